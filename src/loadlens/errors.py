@@ -1,0 +1,39 @@
+"""One exception type per family, caught once in the CLI and printed as one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LoadlensError(Exception):
+    """Base of every error a user can act on."""
+
+
+class TraceFormatError(LoadlensError):
+    """A trace file cannot be read as the format it claims (or any format)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        problem: str,
+        *,
+        field: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.field = field
+        self.line = line
+        self.hint = hint
+        where = self.path + (f":{line}" if line is not None else "")
+        what = f"field '{field}': {problem}" if field else problem
+        super().__init__(f"{where}: {what}" + (f" ({hint})" if hint else ""))
+
+
+class ConfigError(LoadlensError):
+    """A config file, SLO spec or command-line option is invalid."""
+
+
+class WarehouseError(LoadlensError):
+    """The warehouse cannot answer (no such deployment, no runs, ...)."""

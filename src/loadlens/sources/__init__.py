@@ -1,0 +1,120 @@
+"""Source registry: every module in this package that defines `detect` and `load` is a format.
+
+Adding a format is adding one module (with NAME, TOOL, detect(path, head) and load(path))
+and its test file; nothing here changes. Formats that cannot be recognised from content
+alone (the generic column-mapped loader) set AUTO_DETECT = False and are only used by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+import polars as pl
+
+from loadlens.errors import TraceFormatError
+from loadlens.trace import SERVER_SAMPLE_SCHEMA, Trace, empty
+
+HEAD_BYTES = 64 * 1024
+# Files that sit beside traces (docs, scripts) and are never traces themselves.
+NOT_TRACES = {".md", ".txt", ".py", ".sh", ".toml", ".gitkeep", ".log", ".yaml_notes"}
+# `<stem>.metrics.jsonl` beside `<stem>.json` carries that run's server samples.
+COMPANION_SUFFIX = ".metrics.jsonl"
+
+
+def _discover() -> dict[str, ModuleType]:
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "detect") and hasattr(module, "load"):
+            found[module.NAME] = module
+    return found
+
+
+FORMATS: dict[str, ModuleType] = _discover()
+
+
+def read_head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(HEAD_BYTES)
+
+
+def detect(path: Path) -> ModuleType:
+    """The format module that recognises `path`, or a TraceFormatError naming the file."""
+    head = read_head(path)
+    matches = [
+        m for m in FORMATS.values() if getattr(m, "AUTO_DETECT", True) and m.detect(path, head)
+    ]
+    if not matches:
+        known = ", ".join(n for n, m in FORMATS.items() if getattr(m, "AUTO_DETECT", True))
+        raise TraceFormatError(
+            path,
+            "matches no known trace format",
+            hint=f"known: {known}; for a home-grown CSV/JSONL/Parquet use --map",
+        )
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
+    """Walk directories; return trace candidates and what was passed over, with why."""
+    files: list[Path] = []
+    skipped: list[Skipped] = []
+    for p in paths:
+        if not p.exists():
+            raise TraceFormatError(p, "no such file or directory")
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+            if not f.is_file():
+                continue
+            if f.name.startswith(".") or f.suffix.lower() in NOT_TRACES:
+                skipped.append(Skipped(f, "not a trace (documentation or code)"))
+            elif f.name.endswith(COMPANION_SUFFIX):
+                continue  # read together with its trace, below
+            else:
+                files.append(f)
+    return files, skipped
+
+
+def load_file(path: Path, fmt: str | None = None, **options: Any) -> Trace:
+    """Load one file as `fmt` (or the detected format), with its companion server samples."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise TraceFormatError(path, f"unknown format '{fmt}'; known: {', '.join(FORMATS)}")
+        module = FORMATS[fmt]
+    else:
+        module = detect(path)
+    trace: Trace = module.load(path, **options)
+    companion = path.with_name(path.name.removesuffix(path.suffix) + COMPANION_SUFFIX)
+    if companion.exists() and len(trace.runs) == 1:
+        samples = load_server_samples(companion).with_columns(run_key=pl.lit(trace.runs[0].run_key))
+        trace = Trace(trace.source, trace.runs, trace.requests, trace.run_stats, samples)
+    return trace
+
+
+def load_server_samples(path: Path) -> pl.DataFrame:
+    """Read `{"t_s", "signal", "value"}` lines (Prometheus scrapes already mapped)."""
+    rows = []
+    for n, line in enumerate(path.read_bytes().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+            rows.append((float(obj["t_s"]), str(obj["signal"]), float(obj["value"])))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+            raise TraceFormatError(path, f"expected {{t_s, signal, value}}: {e}", line=n) from None
+    schema = {k: v for k, v in SERVER_SAMPLE_SCHEMA.items() if k != "run_id"}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    if frame.is_empty():
+        return empty(SERVER_SAMPLE_SCHEMA, "run_key")
+    return frame

@@ -1,0 +1,205 @@
+"""vLLM `vllm bench serve` / `benchmarks/benchmark_serving.py` result JSON (`--save-result`).
+
+One file is one load level. With `--save-detailed` the file carries per-request arrays
+(`input_lens`, `output_lens`, `ttfts`, `itls`, `errors`; times in seconds); without it only
+summary statistics (`mean_ttft_ms`, `p99_e2el_ms`, ...; times in milliseconds).
+
+vLLM does not save per-request end-to-end latency. Its client sets latency to the time of
+the last streamed chunk, and TTFT plus the inter-token gaps end at the last content chunk,
+so we take e2e = ttft + sum(itl): at most one chunk (the usage-only tail) shorter than
+vLLM's own `e2el`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from loadlens.errors import TraceFormatError
+from loadlens.trace import (
+    REQUEST_SCHEMA,
+    RUN_STAT_SCHEMA,
+    RunMeta,
+    SourceInfo,
+    Trace,
+    conform_requests,
+    empty,
+    file_sha256,
+    make_run,
+)
+
+NAME = "vllm"
+TOOL = "vllm bench serve"
+DETAIL_KEYS = ("input_lens", "output_lens", "ttfts", "itls", "errors")
+SUMMARY_KEY = re.compile(r"^(mean|median|std|p\d+(?:\.\d+)?)_(ttft|tpot|itl|e2el)_ms$")
+METRIC = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "itl_s", "e2el": "e2e_s"}
+THROUGHPUTS = {
+    "request_throughput": "request_throughput_rps",
+    "output_throughput": "output_throughput_tps",
+    "total_token_throughput": "total_token_throughput_tps",
+    "request_goodput": "request_goodput_rps",
+}
+WORKLOAD_KEYS = ("backend", "endpoint_type", "label", "tokenizer_id", "burstiness", "num_prompts")
+
+
+def detect(path: Path, head: bytes) -> bool:
+    """A JSON object with vLLM's result keys near its start (they precede the big arrays)."""
+    if path.suffix.lower() != ".json" or not head.lstrip().startswith(b"{"):
+        return False
+    return (
+        b'"request_throughput"' in head
+        and (b'"max_concurrency"' in head or b'"num_prompts"' in head)
+        and b'"completed"' in head
+    )
+
+
+def _number(path: Path, doc: dict[str, Any], key: str) -> float | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if value == "inf" or value == "Infinity":
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TraceFormatError(path, f"expected a number, got {value!r}", field=key)
+    return float(value)
+
+
+def _load_level(path: Path, doc: dict[str, Any]) -> tuple[str, float | None]:
+    concurrency = _number(path, doc, "max_concurrency")
+    rate = _number(path, doc, "request_rate")
+    if rate is not None and math.isfinite(rate):
+        return "rate", rate  # an open-loop rate, possibly capped by max_concurrency
+    if concurrency is not None:
+        return "concurrency", concurrency
+    return "throughput", None  # every prompt sent at once
+
+
+def _started_at(doc: dict[str, Any]) -> datetime | None:
+    try:
+        return datetime.strptime(str(doc.get("date")), "%Y%m%d-%H%M%S")
+    except ValueError:
+        return None
+
+
+def _run_stats(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
+    rows: list[tuple[str, str, float]] = []
+    for key in doc:
+        m = SUMMARY_KEY.match(key)
+        value = _number(path, doc, key) if m or key in THROUGHPUTS else None
+        if value is None:
+            continue
+        if m:
+            rows.append((METRIC[m.group(2)], m.group(1), value / 1000.0))
+        else:
+            rows.append((THROUGHPUTS[key], "value", value))
+    if not rows:
+        return empty(RUN_STAT_SCHEMA, "run_key")
+    return pl.DataFrame(
+        rows,
+        schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
+        orient="row",
+    ).with_columns(run_key=pl.lit("0"))
+
+
+def _requests(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
+    arrays = {k: doc[k] for k in DETAIL_KEYS if k in doc}
+    n = len(arrays["ttfts"])
+    for key, values in arrays.items():
+        if not isinstance(values, list):
+            raise TraceFormatError(path, "expected a list", field=key)
+        if len(values) != n:
+            raise TraceFormatError(
+                path, f"has {len(values)} entries but 'ttfts' has {n}", field=key
+            )
+    errors = [e if isinstance(e, str) else "" for e in arrays.get("errors", [""] * n)]
+    try:
+        frame = pl.DataFrame(
+            {
+                "seq": range(n),
+                "input_tokens": arrays.get("input_lens", [None] * n),
+                "output_tokens": arrays.get("output_lens", [None] * n),
+                "ttft_s": arrays["ttfts"],
+                "itl_s": arrays.get("itls", [None] * n),
+                "error": errors,
+            },
+            schema_overrides={
+                "ttft_s": pl.Float64,
+                "itl_s": pl.List(pl.Float64),
+                "input_tokens": pl.Int64,
+                "output_tokens": pl.Int64,
+            },
+            strict=False,
+        )
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as e:
+        raise TraceFormatError(path, f"per-request arrays are malformed: {e}") from None
+    failed = pl.col("error") != ""
+    frame = frame.with_columns(
+        run_key=pl.lit("0"),
+        status=pl.when(failed).then(pl.lit("error")).otherwise(pl.lit("ok")),
+        # vLLM writes 0 for the TTFT of a failed request: it never saw a token.
+        ttft_s=pl.when(failed).then(None).otherwise(pl.col("ttft_s")),
+        e2e_s=pl.when(failed)
+        .then(None)
+        .otherwise(pl.col("ttft_s") + pl.col("itl_s").list.sum().fill_null(0.0)),
+        error=pl.when(failed).then(pl.col("error")).otherwise(None),
+    )
+    return conform_requests(path, frame)
+
+
+def load(path: Path) -> Trace:
+    """Read one vLLM result file: one run, per-request rows when detailed, summary stats."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise TraceFormatError(path, f"not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise TraceFormatError(path, "expected a JSON object at the top level")
+    detailed = "ttfts" in doc
+    if not detailed and not any(SUMMARY_KEY.match(k) for k in doc):
+        raise TraceFormatError(
+            path,
+            "has neither per-request 'ttfts' nor summary keys like 'mean_ttft_ms'",
+            hint="vLLM bench serve writes them with --save-result [--save-detailed]",
+        )
+    mode, value = _load_level(path, doc)
+    completed = _number(path, doc, "completed")
+    failed = _number(path, doc, "failed")
+    requests = _requests(path, doc) if detailed else None
+    if requests is not None:
+        num_requests = requests.height
+        num_errors = int((requests["status"] != "ok").sum())
+    else:
+        num_requests = int((completed or 0) + (failed or 0)) if completed is not None else None
+        num_errors = int(failed) if failed is not None else None
+    run: RunMeta = make_run(
+        path,
+        run_key="0",
+        load_mode=mode,
+        load_value=value,
+        started_at=_started_at(doc),
+        duration_s=_number(path, doc, "duration"),
+        model=doc.get("model_id"),
+        workload={k: doc[k] for k in WORKLOAD_KEYS if doc.get(k) is not None}
+        | ({"max_concurrency": doc["max_concurrency"]} if mode == "rate" else {}),
+        num_requests=num_requests,
+        num_errors=num_errors,
+    )
+    source = SourceInfo(
+        path=str(path),
+        sha256=file_sha256(path),
+        format=NAME,
+        tool=TOOL,
+        tool_version=doc.get("vllm_version") or doc.get("version"),
+    )
+    return Trace(
+        source=source,
+        runs=(run,),
+        requests=requests if requests is not None else empty(REQUEST_SCHEMA, "run_key"),
+        run_stats=_run_stats(path, doc),
+    )

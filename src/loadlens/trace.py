@@ -1,0 +1,167 @@
+"""The canonical data every source produces and the warehouse stores.
+
+A source turns one file into a `Trace`: run metadata (one row per load level), per-request
+rows where the tool recorded them, summary statistics where it did not, and server samples.
+All times are seconds (float64); sources convert units at their boundary, nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from loadlens.errors import TraceFormatError
+
+LoadMode = Literal["concurrency", "rate", "throughput", "unknown"]
+STATUSES = ("ok", "error", "timeout", "cancelled")
+
+REQUEST_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "seq": pl.Int64(),
+    "start_s": pl.Float64(),
+    "ttft_s": pl.Float64(),
+    "e2e_s": pl.Float64(),
+    "input_tokens": pl.Int64(),
+    "output_tokens": pl.Int64(),
+    "itl_s": pl.List(pl.Float64()),
+    "status": pl.String(),
+    "error": pl.String(),
+}
+
+RUN_STAT_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "metric": pl.String(),
+    "statistic": pl.String(),
+    "value": pl.Float64(),
+}
+
+SERVER_SAMPLE_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "t_s": pl.Float64(),
+    "signal": pl.String(),
+    "value": pl.Float64(),
+}
+
+# Latency metrics the models know; summary statistics use these names too.
+LATENCY_METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")
+
+
+class RunMeta(BaseModel):
+    """One load level of one deployment, as one tool measured it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_key: str = Field(description="Identifies the level inside its source file")
+    load_mode: LoadMode
+    load_value: float | None = None
+    started_at: datetime | None = None
+    duration_s: float | None = Field(default=None, ge=0)
+    model: str | None = None
+    workload: dict[str, Any] = Field(default_factory=dict)
+    num_requests: int | None = Field(default=None, ge=0)
+    num_errors: int | None = Field(default=None, ge=0)
+
+    @field_validator("load_value", "duration_s")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """Where a trace came from: enough to trace every number back to its file."""
+
+    path: str
+    sha256: str
+    format: str
+    tool: str
+    tool_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one source file holds, in canonical form. Requests etc. carry `run_key`."""
+
+    source: SourceInfo
+    runs: tuple[RunMeta, ...]
+    requests: pl.DataFrame = field(default_factory=lambda: empty(REQUEST_SCHEMA, "run_key"))
+    run_stats: pl.DataFrame = field(default_factory=lambda: empty(RUN_STAT_SCHEMA, "run_key"))
+    server_samples: pl.DataFrame = field(
+        default_factory=lambda: empty(SERVER_SAMPLE_SCHEMA, "run_key")
+    )
+
+    def run_id(self, run_key: str) -> str:
+        """Stable id: the same level of the same file content always gets the same id."""
+        return hashlib.sha256(f"{self.source.sha256}:{run_key}".encode()).hexdigest()[:16]
+
+
+def empty(schema: dict[str, pl.DataType], key: str = "run_id") -> pl.DataFrame:
+    """An empty frame of a canonical schema, keyed by `key` instead of run_id."""
+    return pl.DataFrame(schema={(key if k == "run_id" else k): v for k, v in schema.items()})
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_run(path: Path, **fields: Any) -> RunMeta:
+    """Build a RunMeta, turning a validation failure into a TraceFormatError on `path`."""
+    try:
+        return RunMeta(**fields)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise TraceFormatError(path, err["msg"], field=loc) from None
+
+
+def conform_requests(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Cast per-request rows (keyed by run_key) to the canonical schema and check them.
+
+    Rejects NaN, infinite or negative times and token counts, unknown statuses, and
+    successful requests without a latency: a brief must never rest on impossible numbers.
+    """
+    schema = {("run_key" if k == "run_id" else k): v for k, v in REQUEST_SCHEMA.items()}
+    missing = [c for c in schema if c not in frame.columns]
+    frame = frame.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in missing)
+    try:
+        frame = frame.select(pl.col(c).cast(t, strict=True) for c, t in schema.items())
+    except pl.exceptions.PolarsError as e:
+        raise TraceFormatError(path, f"cannot read a column as numbers: {e}") from None
+    frame = frame.with_row_index("_row")
+    checks: list[tuple[str, pl.Expr, str]] = []
+    for c in ("start_s", "ttft_s", "e2e_s"):
+        bad = pl.col(c).is_nan() | pl.col(c).is_infinite() | (pl.col(c) < 0)
+        checks.append((c, bad, "expected a finite, non-negative number of seconds"))
+    for c in ("input_tokens", "output_tokens"):
+        checks.append((c, pl.col(c) < 0, "expected a non-negative token count"))
+    itl_bad = (
+        pl.col("itl_s")
+        .list.eval(pl.element().is_nan() | pl.element().is_infinite() | (pl.element() < 0))
+        .list.any()
+    )
+    checks.append(("itl_s", itl_bad.fill_null(False), "expected finite, non-negative gaps"))
+    checks.append(("status", ~pl.col("status").is_in(STATUSES), f"expected one of {STATUSES}"))
+    no_latency = (pl.col("status") == "ok") & pl.col("e2e_s").is_null()
+    checks.append(("e2e_s", no_latency, "a successful request needs its end-to-end latency"))
+    for name, expr, expected in checks:
+        hit = frame.filter(expr.fill_null(False)).head(1)
+        if hit.height:
+            row = hit.row(0, named=True)
+            value = row[name] if name != "itl_s" else "[...]"
+            raise TraceFormatError(
+                path, f"request #{row['_row']}: {expected}, got {value!r}", field=name
+            )
+    return frame.drop("_row")

@@ -1,0 +1,284 @@
+"""The DuckDB warehouse: schema, migrations, idempotent transactional ingest, and reads.
+
+Every row keeps its provenance: a run points at the source file (path, sha256, tool,
+version) it came from, so every number in a brief can be traced back to its file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from loadlens.errors import WarehouseError
+from loadlens.trace import Trace
+
+DEFAULT_DB = "loadlens.duckdb"
+
+# Append-only: migration i takes the schema from version i to i + 1.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE deployments (
+        deployment VARCHAR PRIMARY KEY, model VARCHAR, engine VARCHAR,
+        engine_version VARCHAR, hardware VARCHAR, gpus_per_replica INTEGER, params JSON
+    );
+    CREATE TABLE sources (
+        sha256 VARCHAR PRIMARY KEY, path VARCHAR NOT NULL, format VARCHAR NOT NULL,
+        tool VARCHAR NOT NULL, tool_version VARCHAR, deployment VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    );
+    CREATE TABLE runs (
+        run_id VARCHAR PRIMARY KEY, deployment VARCHAR NOT NULL,
+        source_sha256 VARCHAR NOT NULL, run_key VARCHAR NOT NULL, load_mode VARCHAR NOT NULL,
+        load_value DOUBLE, started_at TIMESTAMP, duration_s DOUBLE, model VARCHAR,
+        workload JSON, num_requests BIGINT, num_errors BIGINT
+    );
+    CREATE TABLE requests (
+        run_id VARCHAR NOT NULL, seq BIGINT NOT NULL, start_s DOUBLE, ttft_s DOUBLE,
+        e2e_s DOUBLE, input_tokens BIGINT, output_tokens BIGINT, itl_s DOUBLE[],
+        status VARCHAR NOT NULL, error VARCHAR
+    );
+    CREATE TABLE run_stats (
+        run_id VARCHAR NOT NULL, metric VARCHAR NOT NULL, statistic VARCHAR NOT NULL,
+        value DOUBLE NOT NULL
+    );
+    CREATE TABLE server_samples (
+        run_id VARCHAR NOT NULL, t_s DOUBLE NOT NULL, signal VARCHAR NOT NULL,
+        value DOUBLE NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("LOADLENS_DB", DEFAULT_DB))
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    path: str
+    tool: str
+    runs: int
+    requests: int
+    status: str  # "ingested" | "already ingested"
+    deployment: str
+
+
+class Warehouse:
+    """A DuckDB file holding deployments, runs, requests, run stats and server samples."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        if read_only and not self.path.exists():
+            raise WarehouseError(
+                f"{self.path}: no warehouse here yet (run `loadlens ingest` first, "
+                "or point --db / LOADLENS_DB at one)"
+            )
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as e:
+            raise WarehouseError(f"{self.path}: cannot open the warehouse: {e}") from None
+        if not read_only:
+            self._migrate()
+        self._check_version()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _version(self) -> int:
+        exists = self._scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        )
+        if not exists:
+            return 0
+        return int(self._scalar("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+    def _migrate(self) -> None:
+        version = self._version()
+        if version >= SCHEMA_VERSION:
+            return
+        self.con.begin()
+        try:
+            self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            for i in range(version, SCHEMA_VERSION):
+                self.con.execute(MIGRATIONS[i])
+                self.con.execute("INSERT INTO schema_version VALUES (?)", [i + 1])
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+
+    def _check_version(self) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise WarehouseError(
+                f"{self.path}: schema version {version} is newer than this loadlens "
+                f"understands ({SCHEMA_VERSION}); upgrade loadlens"
+            )
+        if version < SCHEMA_VERSION:
+            raise WarehouseError(f"{self.path}: schema is at version {version}; open it writable")
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        traces: list[Trace],
+        deployment: str,
+        attributes: dict[str, Any] | None = None,
+    ) -> list[IngestOutcome]:
+        """Store traces under `deployment` in one transaction: all files land, or none.
+
+        A file whose content (sha256) is already stored is reported and not stored twice.
+        """
+        outcomes: list[IngestOutcome] = []
+        self.con.begin()
+        try:
+            self._upsert_deployment(deployment, attributes or {})
+            seen: set[str] = set()
+            for trace in traces:
+                sha = trace.source.sha256
+                prior = self._scalar("SELECT deployment FROM sources WHERE sha256 = ?", [sha])
+                if prior or sha in seen:
+                    outcomes.append(
+                        IngestOutcome(
+                            trace.source.path, trace.source.tool, 0, 0, "already ingested",
+                            prior or deployment,
+                        )
+                    )
+                    continue
+                seen.add(sha)
+                self._insert_trace(trace, deployment)
+                outcomes.append(
+                    IngestOutcome(
+                        trace.source.path, trace.source.tool, len(trace.runs),
+                        trace.requests.height, "ingested", deployment,
+                    )
+                )
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return outcomes
+
+    def _upsert_deployment(self, deployment: str, attributes: dict[str, Any]) -> None:
+        columns = ("model", "engine", "engine_version", "hardware", "gpus_per_replica")
+        known = {k: attributes.get(k) for k in columns}
+        params = {k: v for k, v in attributes.items() if k not in columns}
+        self.con.execute(
+            """
+            INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (deployment) DO UPDATE SET
+                model = coalesce(excluded.model, deployments.model),
+                engine = coalesce(excluded.engine, deployments.engine),
+                engine_version = coalesce(excluded.engine_version, deployments.engine_version),
+                hardware = coalesce(excluded.hardware, deployments.hardware),
+                gpus_per_replica = coalesce(excluded.gpus_per_replica,
+                                            deployments.gpus_per_replica),
+                params = coalesce(excluded.params, deployments.params)
+            """,
+            [deployment, *known.values(), orjson.dumps(params).decode() if params else None],
+        )
+
+    def _insert_trace(self, trace: Trace, deployment: str) -> None:
+        s = trace.source
+        self.con.execute(
+            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [s.sha256, s.path, s.format, s.tool, s.tool_version, deployment,
+             datetime.now(UTC).replace(tzinfo=None)],
+        )
+        ids = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
+        for r in trace.runs:
+            self.con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [ids[r.run_key], deployment, s.sha256, r.run_key, r.load_mode, r.load_value,
+                 r.started_at, r.duration_s, r.model, orjson.dumps(r.workload).decode(),
+                 r.num_requests, r.num_errors],
+            )
+        for table, frame in (
+            ("requests", trace.requests),
+            ("run_stats", trace.run_stats),
+            ("server_samples", trace.server_samples),
+        ):
+            if frame.is_empty():
+                continue
+            keyed = frame.with_columns(
+                pl.col("run_key").replace_strict(ids, return_dtype=pl.String).alias("run_key")
+            ).rename({"run_key": "run_id"})
+            columns = [c[0] for c in self.con.execute(f"DESCRIBE {table}").fetchall()]
+            self.con.register("_incoming", keyed.select(columns))
+            try:
+                self.con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
+            finally:
+                self.con.unregister("_incoming")
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _scalar(self, query: str, args: list[Any] | None = None) -> Any:
+        rows = self.con.execute(query, args or []).fetchall()
+        return rows[0][0] if rows else None
+
+    def _frame(self, query: str, args: list[Any] | None = None) -> pl.DataFrame:
+        relation = self.con.sql(query, params=args or None)
+        assert relation is not None
+        return relation.pl()
+
+    def runs(self, deployments: list[str] | None = None) -> pl.DataFrame:
+        """One row per run with its provenance, ordered by deployment and load."""
+        where, args = _in_clause("r.deployment", deployments)
+        return self._frame(
+            f"""
+            SELECT r.run_id, r.deployment, r.load_mode, r.load_value, r.started_at,
+                   r.duration_s, r.model, r.workload, r.num_requests, r.num_errors,
+                   s.tool, s.tool_version, s.format, s.path AS source_path,
+                   s.sha256 AS source_sha256,
+                   (SELECT count(*) FROM requests q WHERE q.run_id = r.run_id) AS request_rows
+            FROM runs r JOIN sources s ON s.sha256 = r.source_sha256
+            {where}
+            ORDER BY r.deployment, r.load_mode, r.load_value NULLS LAST, r.run_id
+            """,
+            args,
+        )
+
+    def deployments(self) -> pl.DataFrame:
+        return self._frame(f"SELECT * FROM {table} {where}", args)
+
+    def _by_runs(self, table: str, run_ids: list[str]) -> pl.DataFrame:
+        where, args = _in_clause("run_id", run_ids)
+        return self._frame(f"SELECT * FROM {table} {where}", args)
+
+    def requests(self, run_ids: list[str]) -> pl.DataFrame:
+        return self._by_runs("requests", run_ids)
+
+    def run_stats(self, run_ids: list[str]) -> pl.DataFrame:
+        return self._by_runs("run_stats", run_ids)
+
+    def server_samples(self, run_ids: list[str]) -> pl.DataFrame:
+        return self._by_runs("server_samples", run_ids)
+
+    def counts(self) -> dict[str, int]:
+        tables = ("deployments", "sources", "runs", "requests", "run_stats", "server_samples")
+        return {
+            t: int(self._scalar(f"SELECT count(*) FROM {t}"))
+            for t in tables
+        }
+
+
+def _in_clause(column: str, values: list[str] | None) -> tuple[str, list[Any]]:
+    if values is None:
+        return "", []
+    if not values:
+        return "WHERE false", []
+    return f"WHERE {column} IN ({', '.join('?' * len(values))})", list(values)
