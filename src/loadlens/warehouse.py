@@ -154,7 +154,11 @@ class Warehouse:
                 if prior or sha in seen:
                     outcomes.append(
                         IngestOutcome(
-                            trace.source.path, trace.source.tool, 0, 0, "already ingested",
+                            trace.source.path,
+                            trace.source.tool,
+                            0,
+                            0,
+                            "already ingested",
                             prior or deployment,
                         )
                     )
@@ -163,8 +167,12 @@ class Warehouse:
                 self._insert_trace(trace, deployment)
                 outcomes.append(
                     IngestOutcome(
-                        trace.source.path, trace.source.tool, len(trace.runs),
-                        trace.requests.height, "ingested", deployment,
+                        trace.source.path,
+                        trace.source.tool,
+                        len(trace.runs),
+                        trace.requests.height,
+                        "ingested",
+                        deployment,
                     )
                 )
             self.con.commit()
@@ -196,16 +204,34 @@ class Warehouse:
         s = trace.source
         self.con.execute(
             "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [s.sha256, s.path, s.format, s.tool, s.tool_version, deployment,
-             datetime.now(UTC).replace(tzinfo=None)],
+            [
+                s.sha256,
+                s.path,
+                s.format,
+                s.tool,
+                s.tool_version,
+                deployment,
+                datetime.now(UTC).replace(tzinfo=None),
+            ],
         )
         ids = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
         for r in trace.runs:
             self.con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [ids[r.run_key], deployment, s.sha256, r.run_key, r.load_mode, r.load_value,
-                 r.started_at, r.duration_s, r.model, orjson.dumps(r.workload).decode(),
-                 r.num_requests, r.num_errors],
+                [
+                    ids[r.run_key],
+                    deployment,
+                    s.sha256,
+                    r.run_key,
+                    r.load_mode,
+                    r.load_value,
+                    r.started_at,
+                    r.duration_s,
+                    r.model,
+                    orjson.dumps(r.workload).decode(),
+                    r.num_requests,
+                    r.num_errors,
+                ],
             )
         for table, frame in (
             ("requests", trace.requests),
@@ -253,7 +279,7 @@ class Warehouse:
         )
 
     def deployments(self) -> pl.DataFrame:
-        return self._frame(f"SELECT * FROM {table} {where}", args)
+        return self._frame("SELECT * FROM deployments ORDER BY deployment")
 
     def _by_runs(self, table: str, run_ids: list[str]) -> pl.DataFrame:
         where, args = _in_clause("run_id", run_ids)
@@ -270,10 +296,7 @@ class Warehouse:
 
     def counts(self) -> dict[str, int]:
         tables = ("deployments", "sources", "runs", "requests", "run_stats", "server_samples")
-        return {
-            t: int(self._scalar(f"SELECT count(*) FROM {t}"))
-            for t in tables
-        }
+        return {t: int(self._scalar(f"SELECT count(*) FROM {t}")) for t in tables}
 
 
 def _in_clause(column: str, values: list[str] | None) -> tuple[str, list[Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,11 @@ class Skipped:
     reason: str
 
 
+def _natural(path: Path) -> list[str | int]:
+    """Sort key putting vllm-c5.json before vllm-c10.json."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
 def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
     """Walk directories; return trace candidates and what was passed over, with why."""
     files: list[Path] = []
@@ -74,7 +80,7 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
     for p in paths:
         if not p.exists():
             raise TraceFormatError(p, "no such file or directory")
-        for f in sorted(p.rglob("*")) if p.is_dir() else [p]:
+        for f in sorted(p.rglob("*"), key=_natural) if p.is_dir() else [p]:
             if not f.is_file():
                 continue
             if f.name.startswith(".") or f.suffix.lower() in NOT_TRACES:

@@ -1,0 +1,108 @@
+"""The Python API: the CLI's verbs, for notebooks and scripts.
+
+from loadlens import api
+with Warehouse("lab.duckdb") as wh:
+    api.ingest(wh, [Path("results/")], deployment="h100-vllm-tp1")
+    analysis = api.analyze(wh, slos=parse_slos("p95_e2e<10s"))
+    print(analysis.findings[0].sentence)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from loadlens import sources
+from loadlens.analysis.levels import levels as level_metrics
+from loadlens.analysis.saturation import Plateau, SloBoundary, slo_boundary, throughput_plateaus
+from loadlens.config import SLO
+from loadlens.errors import WarehouseError
+from loadlens.findings import Finding, build_findings
+from loadlens.trace import Trace
+from loadlens.warehouse import IngestOutcome, Warehouse
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcomes: list[IngestOutcome]
+    skipped: list[sources.Skipped]
+
+
+def load_traces(
+    paths: list[Path],
+    fmt: str | None = None,
+    on_file: Callable[[Path], None] | None = None,
+    **options: Any,
+) -> tuple[list[Trace], list[sources.Skipped]]:
+    """Parse and check every file first, so a bad one stops the ingest before any write."""
+    files, skipped = sources.expand(paths)
+    traces = []
+    for f in files:
+        traces.append(sources.load_file(f, fmt, **options))
+        if on_file:
+            on_file(f)
+    return traces, skipped
+
+
+def ingest(
+    wh: Warehouse,
+    paths: list[Path],
+    deployment: str,
+    fmt: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    on_file: Callable[[Path], None] | None = None,
+    **options: Any,
+) -> IngestResult:
+    """Load every trace under `paths` and store them under `deployment`, all or nothing."""
+    traces, skipped = load_traces(paths, fmt, on_file, **options)
+    return IngestResult(wh.ingest(traces, deployment, attributes), skipped)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the models say about a set of deployments, ready for findings and briefs."""
+
+    slos: tuple[SLO, ...]
+    runs: pl.DataFrame
+    deployments: pl.DataFrame
+    levels: pl.DataFrame
+    boundaries: list[SloBoundary]
+    plateaus: list[Plateau]
+    findings: list[Finding]
+
+
+def analyze(
+    wh: Warehouse,
+    deployments: list[str] | None = None,
+    slos: tuple[SLO, ...] = (),
+    confidence: float = 0.95,
+) -> Analysis:
+    """Run the models over the warehouse's runs of `deployments` (all when None)."""
+    runs = wh.runs(deployments)
+    if runs.is_empty():
+        known = wh.deployments()["deployment"].to_list()
+        wanted = ", ".join(deployments) if deployments else "any deployment"
+        raise WarehouseError(
+            f"{wh.path}: no runs for {wanted}; the warehouse has: "
+            f"{', '.join(known) if known else 'nothing yet (run loadlens ingest)'}"
+        )
+    ids = runs["run_id"].to_list()
+    levels = level_metrics(runs, wh.requests(ids), wh.run_stats(ids), slos, confidence)
+    boundaries = [b for slo in slos for b in slo_boundary(levels, slo)]
+    plateaus = throughput_plateaus(levels)
+    deployment_rows = wh.deployments().filter(
+        pl.col("deployment").is_in(runs["deployment"].unique().to_list())
+    )
+    return Analysis(
+        slos=slos,
+        runs=runs,
+        deployments=deployment_rows,
+        levels=levels,
+        boundaries=boundaries,
+        plateaus=plateaus,
+        findings=build_findings(levels, boundaries, plateaus, slos),
+    )

@@ -1,0 +1,150 @@
+"""Charts as altair specs rendered to static SVG by vl-convert: no browser, no network."""
+
+from __future__ import annotations
+
+import altair as alt
+import polars as pl
+import vl_convert as vlc
+
+from loadlens.config import METRIC_LABELS, SLO
+
+WIDTH, HEIGHT = 300, 210
+LOAD_TITLES = {
+    "concurrency": "Concurrency (requests in flight)",
+    "rate": "Offered rate (requests/s)",
+    "throughput": "Load",
+    "unknown": "Load",
+}
+PALETTE = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6"]
+FONT = "DejaVu Sans"
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """Render a chart to an SVG string, offline."""
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    return (
+        chart.configure(font=FONT)
+        .configure_axis(labelFontSize=11, titleFontSize=12, grid=True, gridColor="#e6e6e6")
+        .configure_legend(labelFontSize=11, titleFontSize=11, orient="bottom")
+        .configure_title(fontSize=13, anchor="start")
+        .configure_view(stroke=None)
+    )
+
+
+def _load_title(levels: pl.DataFrame) -> str:
+    modes = levels["load_mode"].unique().to_list()
+    return LOAD_TITLES.get(modes[0], "Load") if len(modes) == 1 else "Load"
+
+
+def _color(levels: pl.DataFrame) -> alt.Color:
+    names = sorted(levels["deployment"].unique().to_list())
+    return alt.Color(
+        "deployment:N",
+        title="Deployment",
+        scale=alt.Scale(domain=names, range=PALETTE[: len(names)]),
+    )
+
+
+def slo_panel(levels: pl.DataFrame, slo: SLO) -> alt.LayerChart:
+    """One SLO's statistic vs. load per deployment, CI bars, and the SLO line."""
+    col = slo.column
+    data = levels.filter(pl.col("load_value").is_not_null() & pl.col(col).is_not_null()).select(
+        "deployment",
+        "load_value",
+        value=pl.col(col),
+        lo=pl.col(f"{col}_lo") if f"{col}_lo" in levels.columns else pl.lit(None),
+        hi=pl.col(f"{col}_hi") if f"{col}_hi" in levels.columns else pl.lit(None),
+    )
+    # An unbounded CI is drawn to the point itself, not invented.
+    data = data.with_columns(
+        lo=pl.coalesce("lo", "value"), hi=pl.coalesce("hi", "value")
+    ).to_dicts()
+    x = alt.X("load_value:Q", title=_load_title(levels), scale=alt.Scale(zero=True))
+    y_title = f"{slo.label} latency (s)"
+    base = alt.Chart(alt.Data(values=data))
+    lines = base.mark_line(point=True, strokeWidth=2).encode(
+        x=x,
+        y=alt.Y("value:Q", title=y_title),
+        color=_color(levels),
+        tooltip=["deployment:N", "load_value:Q", alt.Tooltip("value:Q", format=".3f")],
+    )
+    bars = base.mark_errorbar(ticks=True).encode(
+        x=x, y=alt.Y("lo:Q", title=y_title), y2="hi:Q", color=_color(levels)
+    )
+    rule_data = alt.Data(values=[{"t": slo.threshold_s, "label": f"SLO {slo.threshold_s:g} s"}])
+    rule = alt.Chart(rule_data).mark_rule(color="#c00000", strokeDash=[6, 4]).encode(y="t:Q")
+    label = (
+        alt.Chart(rule_data)
+        .mark_text(align="left", dx=4, dy=-6, color="#c00000", fontSize=11)
+        .encode(y="t:Q", x=alt.value(2), text="label:N")
+    )
+    return alt.layer(bars, lines, rule, label).properties(
+        width=WIDTH, height=HEIGHT, title=f"{slo.label} vs. load (SLO {slo.threshold_s:g} s)"
+    )
+
+
+def slo_chart(levels: pl.DataFrame, slos: tuple[SLO, ...]) -> str:
+    panels = [slo_panel(levels, s) for s in slos if s.column in levels.columns]
+    return to_svg(_config(alt.hconcat(*panels).resolve_scale(y="independent")))
+
+
+def throughput_chart(levels: pl.DataFrame) -> str:
+    data = levels.filter(
+        pl.col("load_value").is_not_null() & pl.col("output_throughput_tps").is_not_null()
+    ).select("deployment", "load_value", "output_throughput_tps", "request_throughput_rps")
+    base = alt.Chart(alt.Data(values=data.to_dicts()))
+    x = alt.X("load_value:Q", title=_load_title(levels))
+    tokens = (
+        base.mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=x, y=alt.Y("output_throughput_tps:Q", title="Output tokens/s"), color=_color(levels)
+        )
+        .properties(width=WIDTH, height=HEIGHT, title="Output throughput vs. load")
+    )
+    requests = (
+        base.mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=x,
+            y=alt.Y("request_throughput_rps:Q", title="Completed requests/s"),
+            color=_color(levels),
+        )
+        .properties(width=WIDTH, height=HEIGHT, title="Request throughput vs. load")
+    )
+    return to_svg(_config(alt.hconcat(tokens, requests)))
+
+
+def percentile_chart(levels: pl.DataFrame, metric: str) -> str:
+    """p50/p90/p95/p99 of one metric vs. load, one panel per deployment."""
+    stats = ["p50", "p90", "p95", "p99"]
+    cols = [f"{s}_{metric}" for s in stats if f"{s}_{metric}" in levels.columns]
+    data = (
+        levels.filter(pl.col("load_value").is_not_null())
+        .select("deployment", "load_value", *cols)
+        .unpivot(index=["deployment", "load_value"], variable_name="percentile")
+        .drop_nulls("value")
+        .with_columns(
+            percentile=pl.col("percentile").str.split("_").list.first(),
+            value_ms=pl.col("value") * 1000,
+        )
+    )
+    label = METRIC_LABELS[metric]
+    chart = (
+        alt.Chart(alt.Data(values=data.to_dicts()))
+        .mark_line(point=True, strokeWidth=2)
+        .encode(
+            x=alt.X("load_value:Q", title=_load_title(levels)),
+            y=alt.Y("value_ms:Q", title=f"{label} (ms)"),
+            color=alt.Color(
+                "percentile:N",
+                title="Percentile",
+                scale=alt.Scale(domain=stats, range=["#9dc3e6", "#2e75b6", "#1f4e79", "#c00000"]),
+            ),
+        )
+        .properties(width=WIDTH, height=180)
+        .facet(column=alt.Column("deployment:N", title=None, header=alt.Header(labelFontSize=12)))
+        .properties(title=f"{label} percentiles vs. load")
+    )
+    return to_svg(_config(chart))

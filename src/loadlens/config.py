@@ -1,0 +1,157 @@
+"""Configuration: SLO specs and the TOML config file, validated by pydantic.
+
+Every CLI flag has a config key (`loadlens.toml`, or `--config FILE`):
+
+    db = "loadlens.duckdb"            # --db
+    slo = "p95_e2e<10s,p95_ttft<2s"   # --slo
+    confidence = 0.95                 # --confidence
+
+    [ingest]
+    format = "vllm"                   # --format
+    map = { ttft = "ttft_ms:ms", e2e = "latency_ms:ms" }   # --map
+    load_mode = "concurrency"         # --load-mode
+    load_value = 16                   # --load-value
+
+    [deployments.h100-vllm-tp1]       # --deployment; attributes stored in the warehouse
+    hardware = "1x H100 80GB"
+    engine = "vLLM"
+    gpus_per_replica = 1
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loadlens.errors import ConfigError
+
+METRIC_NAMES = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "itl_s", "e2e": "e2e_s"}
+METRIC_LABELS = {"ttft_s": "TTFT", "tpot_s": "TPOT", "itl_s": "ITL", "e2e_s": "E2E"}
+UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
+SLO_PATTERN = re.compile(
+    r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|mean)_(?P<metric>ttft|tpot|itl|e2e)\s*<=?\s*"
+    r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>s|ms|us)\s*$"
+)
+DEFAULT_SLO = "p95_e2e<10s,p95_ttft<2s"
+
+
+class SLO(BaseModel):
+    """One latency objective: `statistic` of `metric` must stay at or under `threshold_s`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: Literal["ttft_s", "tpot_s", "itl_s", "e2e_s"]
+    statistic: str  # "p95", "p99", "mean", ...
+    threshold_s: float = Field(gt=0)
+
+    @property
+    def quantile(self) -> float | None:
+        return float(self.statistic[1:]) / 100 if self.statistic.startswith("p") else None
+
+    @property
+    def column(self) -> str:
+        """The column of the levels table this SLO is judged on."""
+        return f"{self.statistic}_{self.metric}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.statistic} {METRIC_LABELS[self.metric]}"
+
+    def __str__(self) -> str:
+        return f"{self.label} ≤ {format_seconds(self.threshold_s)}"
+
+
+def parse_slos(spec: str) -> tuple[SLO, ...]:
+    """Parse `p95_e2e<10s,p95_ttft<2s` into SLOs; raise ConfigError naming the bad part."""
+    slos = []
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        m = SLO_PATTERN.match(part)
+        if not m:
+            raise ConfigError(
+                f"--slo '{part.strip()}': expected <pNN|mean>_<ttft|tpot|itl|e2e><<value><s|ms>,"
+                " e.g. p95_e2e<10s or p99_tpot<50ms"
+            )
+        slos.append(
+            SLO(
+                metric=METRIC_NAMES[m["metric"]],  # type: ignore[arg-type]
+                statistic=m["stat"],
+                threshold_s=float(m["value"]) * UNIT_SECONDS[m["unit"]],
+            )
+        )
+    if not slos:
+        raise ConfigError("--slo is empty; e.g. --slo 'p95_e2e<10s,p95_ttft<2s'")
+    return tuple(slos)
+
+
+def format_seconds(value: float | None) -> str:
+    """Human units: 12.4 s, 850 ms, 7.9 ms, 120 µs."""
+    if value is None:
+        return "n/a"
+    if value >= 1:
+        return f"{value:.3g} s" if value < 100 else f"{value:.0f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str | None = None
+    map: dict[str, str] = Field(default_factory=dict)
+    load_mode: Literal["concurrency", "rate", "throughput", "unknown"] = "unknown"
+    load_value: float | None = None
+
+
+class DeploymentConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    engine: str | None = None
+    engine_version: str | None = None
+    hardware: str | None = None
+    gpus_per_replica: int | None = Field(default=None, ge=1)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    db: str | None = None
+    slo: str = DEFAULT_SLO
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    deployments: dict[str, DeploymentConfig] = Field(default_factory=dict)
+
+    @property
+    def slos(self) -> tuple[SLO, ...]:
+        return parse_slos(self.slo)
+
+
+def load_config(path: Path | None) -> Config:
+    """Read a TOML config (`path`, else ./loadlens.toml if present, else defaults)."""
+    if path is None:
+        path = Path("loadlens.toml")
+        if not path.exists():
+            return Config()
+    try:
+        raw: dict[str, Any] = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    try:
+        config = Config(**raw)
+        config.slos  # noqa: B018  (validate the SLO spec now, not at report time)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path}: {loc}: {err['msg']}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: slo: {e}") from None
+    return config

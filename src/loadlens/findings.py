@@ -1,0 +1,344 @@
+"""Typed claims: each model result becomes a plain sentence with the numbers behind it.
+
+A finding never states a number it does not carry in `evidence`, and says how sure it is
+(`confidence`): sample sizes, confidence intervals, or why there are none.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from loadlens.analysis.saturation import Level, Plateau, SloBoundary, max_load_within_slos
+from loadlens.config import SLO, format_seconds
+
+Kind = Literal[
+    "capacity",
+    "slo_breach",
+    "throughput_plateau",
+    "sample_size",
+    "errors",
+    "littles_law",
+    "summary_only",
+]
+Severity = Literal["critical", "warning", "info"]
+ACHIEVED_RATIO_MIN = 0.8  # below this the client, not the server, may have set the load
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Kind
+    severity: Severity
+    deployment: str | None
+    sentence: str
+    evidence: dict[str, float | int | str | None]
+    confidence: str
+
+
+def format_load(mode: str, value: float | None) -> str:
+    if value is None:
+        return "an unknown load"
+    number = f"{value:g}" if value < 100 else f"{value:,.0f}"
+    if mode == "concurrency":
+        return f"concurrency {number}"
+    if mode == "rate":
+        return f"{number} req/s"
+    return f"load {number}"
+
+
+def format_loads(mode: str, values: list[float]) -> str:
+    """`concurrency 60, 80` or `4, 8 req/s`."""
+    numbers = ", ".join(f"{v:g}" for v in values)
+    return {"concurrency": f"concurrency {numbers}", "rate": f"{numbers} req/s"}.get(
+        mode, f"load {numbers}"
+    )
+
+
+def approx(mode: str, value: float) -> float:
+    """An interpolated load, rounded as a reader would quote it: whole users, 2 digits of rate."""
+    return float(round(value)) if mode == "concurrency" else float(f"{value:.2g}")
+
+
+def format_ci(lo: float | None, hi: float | None) -> str:
+    return f"95% CI {format_seconds(lo)}–{format_seconds(hi) if hi is not None else 'unbounded'}"
+
+
+def _level_evidence(prefix: str, level: Level | None) -> dict[str, float | int | None]:
+    if level is None:
+        return {}
+    return {
+        f"{prefix}_load": level.load,
+        f"{prefix}_value_s": level.value,
+        f"{prefix}_ci_lo_s": level.lo,
+        f"{prefix}_ci_hi_s": level.hi,
+        f"{prefix}_n": level.n,
+    }
+
+
+def _sample_note(level: Level | None) -> str:
+    if level is None or level.n is None:
+        return "from the tool's summary statistics; no confidence interval available"
+    return f"{format_ci(level.lo, level.hi)}, n={level.n}"
+
+
+def capacity_finding(b: SloBoundary, all_slos: tuple[SLO, ...]) -> Finding:
+    """The highest load meeting every SLO, set by the binding boundary `b`."""
+    slos = ", ".join(str(s) for s in all_slos)
+    evidence: dict[str, float | int | str | None] = {
+        "slo": str(b.slo),
+        "threshold_s": b.slo.threshold_s,
+        "max_load_measured": b.max_load_measured,
+        "boundary_load": b.boundary_load,
+        "boundary_lo": b.boundary_lo,
+        "boundary_hi": b.boundary_hi,
+        **_level_evidence("last_ok", b.last_ok),
+        **_level_evidence("first_breach", b.first_breach),
+    }
+    mode = b.load_mode
+    if b.status == "never_breached":
+        sentence = (
+            f"{b.deployment} meets every SLO ({slos}) at every measured level, up to "
+            f"{format_load(mode, b.max_load_measured)}; its limit lies beyond what was measured."
+        )
+        return Finding(
+            kind="capacity",
+            severity="info",
+            deployment=b.deployment,
+            sentence=sentence,
+            evidence=evidence,
+            confidence=f"closest to its SLO: {b.slo.label} {_sample_note(b.last_ok)}",
+        )
+    first = b.first_breach
+    assert first is not None
+    if b.status == "breached_at_lowest":
+        sentence = (
+            f"{b.deployment} breaches {b.slo} already at the lightest measured load, "
+            f"{format_load(mode, first.load)} ({b.slo.label} {format_seconds(first.value)}): "
+            "measure lower loads to find its capacity."
+        )
+        return Finding(
+            kind="capacity",
+            severity="critical",
+            deployment=b.deployment,
+            sentence=sentence,
+            evidence=evidence,
+            confidence=_sample_note(first),
+        )
+    last = b.last_ok
+    assert last is not None and b.boundary_load is not None
+    lo = f"{approx(mode, b.boundary_lo):g}" if b.boundary_lo is not None else f"below {last.load:g}"
+    hi = (
+        f"{approx(mode, b.boundary_hi):g}"
+        if b.boundary_hi is not None
+        else f"beyond {first.load:g}"
+    )
+    sentence = (
+        f"{b.deployment} meets every SLO up to {format_load(mode, last.load)} and breaches "
+        f"{b.slo} at {format_load(mode, first.load)}; interpolated, its limit is about "
+        f"{format_load(mode, approx(mode, b.boundary_load))} (range {lo}–{hi})."
+    )
+    return Finding(
+        kind="capacity",
+        severity="info",
+        deployment=b.deployment,
+        sentence=sentence,
+        evidence=evidence,
+        confidence=(
+            f"{b.slo.label} at {last.load:g}: {format_seconds(last.value)} "
+            f"({_sample_note(last)}); at {first.load:g}: {format_seconds(first.value)} "
+            f"({_sample_note(first)}); linear interpolation, conservative for convex latency"
+        ),
+    )
+
+
+def breach_finding(b: SloBoundary) -> Finding | None:
+    first = b.first_breach
+    if first is None:
+        return None
+    over = first.value / b.slo.threshold_s - 1
+    sentence = (
+        f"At {format_load(b.load_mode, first.load)}, {b.slo.label} of {b.deployment} "
+        f"({format_seconds(first.value)}) exceeds the {format_seconds(b.slo.threshold_s)} SLO "
+        f"by {over:.0%}."
+    )
+    return Finding(
+        kind="slo_breach",
+        severity="critical" if over > 0.2 else "warning",
+        deployment=b.deployment,
+        sentence=sentence,
+        evidence={
+            "slo": str(b.slo),
+            "threshold_s": b.slo.threshold_s,
+            **_level_evidence("breach", first),
+        },
+        confidence=_sample_note(first),
+    )
+
+
+def plateau_finding(p: Plateau) -> Finding:
+    change = f"adds only {p.gain:.0%}" if p.gain >= 0 else f"loses {-p.gain:.0%} of its"
+    sentence = (
+        f"Throughput of {p.deployment} plateaus: going from "
+        f"{format_load(p.load_mode, p.from_load)} to {p.to_load:g} {change} output tokens/s "
+        f"({p.from_tps:,.0f} → {p.to_tps:,.0f} tok/s); more load now buys latency, not work."
+    )
+    return Finding(
+        kind="throughput_plateau",
+        severity="warning",
+        deployment=p.deployment,
+        sentence=sentence,
+        evidence={
+            "from_load": p.from_load,
+            "to_load": p.to_load,
+            "from_tps": p.from_tps,
+            "to_tps": p.to_tps,
+            "gain": p.gain,
+        },
+        confidence="throughput is a count over the whole run; no sampling error beyond run-to-run",
+    )
+
+
+def sample_size_findings(levels: pl.DataFrame, slos: tuple[SLO, ...]) -> list[Finding]:
+    """Percentiles (of SLOs, and p99 E2E) whose upper 95% bound does not exist."""
+    out = []
+    wanted = {(s.statistic, s.metric) for s in slos if s.quantile} | {("p99", "e2e_s")}
+    for (deployment,), group in levels.filter(pl.col("basis") == "requests").group_by(
+        "deployment", maintain_order=True
+    ):
+        for stat, metric in sorted(wanted):
+            col, n_col = f"{stat}_{metric}", f"n_{metric}"
+            if f"{col}_hi" not in group.columns:
+                continue
+            thin = group.filter(pl.col(col).is_not_null() & pl.col(f"{col}_hi").is_null())
+            if thin.is_empty():
+                continue
+            q = float(stat[1:]) / 100
+            label = f"{stat} {metric.removesuffix('_s').upper()}"
+            n_min, n_max = int(thin[n_col].min()), int(thin[n_col].max())  # type: ignore[arg-type]
+            where = (
+                f"at all {thin.height} levels"
+                if thin.height == group.height
+                else "at " + format_loads(thin["load_mode"][0], thin["load_value"].to_list())
+            )
+            n_text = f"{n_min:,}" if n_min == n_max else f"{n_min:,}–{n_max:,}"
+            sentence = (
+                f"{label} of {deployment} rests on {n_text} samples per level {where}, only "
+                f"about {n_min * (1 - q):.0f} above the percentile: too few for a 95% upper "
+                "bound, so read it as indicative."
+            )
+            out.append(
+                Finding(
+                    kind="sample_size",
+                    severity="info",
+                    deployment=str(deployment),
+                    sentence=sentence,
+                    evidence={
+                        "statistic": label,
+                        "n_min": n_min,
+                        "n_max": n_max,
+                        "levels_affected": thin.height,
+                    },
+                    confidence=(
+                        f"a 95% upper bound on {stat} needs about {3 / (1 - q):.0f}+ samples"
+                    ),
+                )
+            )
+    return out
+
+
+def error_findings(levels: pl.DataFrame) -> list[Finding]:
+    out = []
+    for row in levels.filter(pl.col("n_errors") > 0).iter_rows(named=True):
+        sentence = (
+            f"At {format_load(row['load_mode'], row['load_value'])}, {row['error_rate']:.1%} of "
+            f"{row['deployment']}'s requests failed ({row['n_errors']} of {row['n_requests']})."
+        )
+        out.append(
+            Finding(
+                kind="errors",
+                severity="critical" if row["error_rate"] > 0.01 else "warning",
+                deployment=row["deployment"],
+                sentence=sentence,
+                evidence={
+                    "load": row["load_value"],
+                    "n_errors": row["n_errors"],
+                    "n_requests": row["n_requests"],
+                    "error_rate": row["error_rate"],
+                },
+                confidence="counted, not estimated",
+            )
+        )
+    return out
+
+
+def littles_law_findings(levels: pl.DataFrame) -> list[Finding]:
+    out = []
+    low = levels.filter(pl.col("achieved_ratio") < ACHIEVED_RATIO_MIN)
+    for row in low.iter_rows(named=True):
+        sentence = (
+            f"At concurrency {row['load_value']:g}, {row['deployment']} held on average only "
+            f"{row['achieved_concurrency']:.1f} requests in flight (Little's law: "
+            f"{row['request_throughput_rps']:.2f} req/s × {format_seconds(row['mean_e2e_s'])}): "
+            "ramp-up, tail or the client kept the requested load from being applied all run."
+        )
+        out.append(
+            Finding(
+                kind="littles_law",
+                severity="warning",
+                deployment=row["deployment"],
+                sentence=sentence,
+                evidence={
+                    "load": row["load_value"],
+                    "achieved": row["achieved_concurrency"],
+                    "ratio": row["achieved_ratio"],
+                },
+                confidence="exact for the run's average; says nothing about moments",
+            )
+        )
+    return out
+
+
+def summary_only_findings(levels: pl.DataFrame) -> list[Finding]:
+    out = []
+    for (deployment,), group in levels.filter(pl.col("basis") == "summary").group_by(
+        "deployment", maintain_order=True
+    ):
+        out.append(
+            Finding(
+                kind="summary_only",
+                severity="info",
+                deployment=str(deployment),
+                sentence=(
+                    f"{group.height} run(s) of {deployment} carry only the tool's summary "
+                    "statistics: their percentiles have no confidence intervals and goodput "
+                    "cannot be computed."
+                ),
+                evidence={"runs": group.height},
+                confidence="as reported by the tool",
+            )
+        )
+    return out
+
+
+def build_findings(
+    levels: pl.DataFrame,
+    boundaries: list[SloBoundary],
+    plateaus: list[Plateau],
+    slos: tuple[SLO, ...],
+) -> list[Finding]:
+    """All findings, most severe first, capacity first within a deployment."""
+    found: list[Finding] = [
+        capacity_finding(b, slos) for b in max_load_within_slos(boundaries).values()
+    ]
+    found += [f for b in boundaries if (f := breach_finding(b)) is not None]
+    found += [plateau_finding(p) for p in plateaus]
+    found += error_findings(levels)
+    found += littles_law_findings(levels)
+    found += sample_size_findings(levels, slos)
+    found += summary_only_findings(levels)
+    kinds = list(Kind.__args__)  # type: ignore[attr-defined]
+    return sorted(found, key=lambda f: (kinds.index(f.kind), f.deployment or ""))

@@ -1,0 +1,1 @@
+"""Render briefs (HTML, PDF, Markdown, JSON) from templates/."""

@@ -1,0 +1,229 @@
+"""Lay out an Analysis as a brief: the decision, key numbers, findings, tables, provenance.
+
+The report only arranges what the models and findings hand it; every number shown here is
+formatted from a model result, never computed anew.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import polars as pl
+from pydantic import BaseModel
+
+from loadlens import __version__, charts
+from loadlens.analysis.saturation import SloBoundary, max_load_within_slos
+from loadlens.api import Analysis
+from loadlens.config import format_seconds
+from loadlens.findings import Finding, approx, format_load
+
+
+class Brief(BaseModel):
+    title: str
+    generated_at: str
+    version: str
+    slos: list[str]
+    decision: str
+    simulated: bool
+    key_numbers: list[dict[str, str]]
+    findings: list[Finding]
+    level_tables: dict[str, list[dict[str, str]]]
+    provenance: list[dict[str, str]]
+    sample_notes: list[str]
+    charts: dict[str, str]
+
+
+def _capacity(b: SloBoundary) -> float:
+    if b.status == "never_breached":
+        return math.inf
+    if b.status == "breached_at_lowest":
+        return -math.inf
+    return b.boundary_load or 0.0
+
+
+def decision(binding: list[SloBoundary]) -> str:
+    """The decision in one sentence: how much load each deployment can carry within SLO."""
+    if not binding:
+        return "No load level carries a latency percentile the SLOs can be judged on."
+    ranked = sorted(binding, key=_capacity, reverse=True)
+    best = ranked[0]
+
+    def limit(b: SloBoundary) -> str:
+        if b.status == "never_breached":
+            return f"at least {format_load(b.load_mode, b.max_load_measured)} (never breached)"
+        if b.status == "breached_at_lowest":
+            return "none of the measured loads"
+        return f"about {format_load(b.load_mode, approx(b.load_mode, b.boundary_load or 0))}"
+
+    def advice(b: SloBoundary) -> str:
+        if b.last_ok is None:
+            return f"{b.deployment} misses {b.slo} even at the lightest measured load"
+        return f"{b.deployment} at no more than {format_load(b.load_mode, b.last_ok.load)}"
+
+    if len(ranked) == 1:
+        if best.status == "breached_at_lowest":
+            return (
+                f"{best.deployment} misses {best.slo} even at the lightest measured load, "
+                f"{format_load(best.load_mode, best.first_breach.load)}: "  # type: ignore[union-attr]
+                "it cannot serve this SLO as deployed."
+            )
+        if best.status == "never_breached":
+            return (
+                f"{best.deployment} meets every SLO at every measured load, up to "
+                f"{format_load(best.load_mode, best.max_load_measured)}; measure higher "
+                "loads to find where it stops."
+            )
+        return (
+            f"Run {advice(best)} per replica: the highest measured load meeting every SLO. "
+            f"{best.slo} breaks at {limit(best)}."
+        )
+    others = "; ".join(f"{b.deployment}: {limit(b)}" for b in ranked[1:])
+    same_mode = len({b.load_mode for b in ranked}) == 1
+    ratio = ""
+    second = ranked[1]
+    if (
+        same_mode
+        and best.status == "crossed"
+        and second.status == "crossed"
+        and second.boundary_load
+    ):
+        ratio = f", {best.boundary_load / second.boundary_load:.1f}× {second.deployment}"  # type: ignore[operator]
+    return (
+        f"{best.deployment} carries the most load within SLO: {limit(best)} per replica{ratio} "
+        f"({others}). Run {', '.join(advice(b) for b in ranked)}."
+    )
+
+
+def _fmt_num(value: float | None, spec: str = ",.0f") -> str:
+    return (
+        "–"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else format(value, spec)
+    )
+
+
+def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str, str]]:
+    rows = []
+    for b in binding:
+        lv = analysis.levels.filter(
+            (pl.col("deployment") == b.deployment) & (pl.col("load_mode") == b.load_mode)
+        )
+        peak = lv.sort("output_throughput_tps", descending=True, nulls_last=True).row(0, named=True)
+        if b.status == "crossed":
+            interp = f"≈ {approx(b.load_mode, b.boundary_load or 0):g}"
+            lo = f"{approx(b.load_mode, b.boundary_lo):g}" if b.boundary_lo else "?"
+            hi = f"{approx(b.load_mode, b.boundary_hi):g}" if b.boundary_hi else "?"
+            interp += f" ({lo}–{hi})"
+        elif b.status == "never_breached":
+            interp = f"> {b.max_load_measured:g}"
+        else:
+            interp = "< lowest measured"
+        at_cap = lv.filter(pl.col("load_value") == (b.last_ok.load if b.last_ok else None))
+        rows.append(
+            {
+                "deployment": b.deployment,
+                "last_ok": f"{b.last_ok.load:g}" if b.last_ok else "none",
+                "boundary": interp,
+                "binding_slo": str(b.slo),
+                "value_at_last_ok": (format_seconds(b.last_ok.value) if b.last_ok else "–"),
+                "peak_tps": f"{_fmt_num(peak['output_throughput_tps'])} at {peak['load_value']:g}",
+                "goodput_at_last_ok": (
+                    f"{at_cap['goodput_rps'][0]:.2f} req/s"
+                    if at_cap.height and at_cap["goodput_rps"][0] is not None
+                    else "–"
+                ),
+                "requests": f"{int(lv['n_requests'].sum()):,}",
+                "load_mode": b.load_mode,
+            }
+        )
+    return rows
+
+
+def _ci(row: dict[str, Any], col: str) -> str:
+    value = row.get(col)
+    if value is None:
+        return "–"
+    lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
+    if lo is None and hi is None:
+        return format_seconds(value)
+    return f"{format_seconds(value)} [{format_seconds(lo) if lo is not None else '?'}, " + (
+        f"{format_seconds(hi)}]" if hi is not None else "?]"
+    )
+
+
+def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
+    tables: dict[str, list[dict[str, str]]] = {}
+    for row in analysis.levels.iter_rows(named=True):
+        tables.setdefault(row["deployment"], []).append(
+            {
+                "load": format_load(row["load_mode"], row["load_value"]),
+                "n": f"{row['n_requests']:,}" if row["n_requests"] is not None else "–",
+                "errors": f"{row['n_errors']}" if row["n_errors"] is not None else "–",
+                "p50_e2e": format_seconds(row.get("p50_e2e_s")),
+                "p95_e2e": _ci(row, "p95_e2e_s"),
+                "p99_e2e": _ci(row, "p99_e2e_s"),
+                "p95_ttft": _ci(row, "p95_ttft_s"),
+                "p95_tpot": format_seconds(row.get("p95_tpot_s")),
+                "tps": _fmt_num(row["output_throughput_tps"]),
+                "goodput": _fmt_num(row["goodput_rps"], ".2f"),
+                "basis": row["basis"],
+            }
+        )
+    return tables
+
+
+def provenance(analysis: Analysis) -> list[dict[str, str]]:
+    return [
+        {
+            "deployment": r["deployment"],
+            "load": format_load(r["load_mode"], r["load_value"]),
+            "file": r["source_path"],
+            "tool": r["tool"] + (f" {r['tool_version']}" if r["tool_version"] else ""),
+            "sha256": r["source_sha256"][:12],
+            "rows": f"{r['request_rows']:,}" if r["request_rows"] else "summary only",
+        }
+        for r in analysis.runs.iter_rows(named=True)
+    ]
+
+
+def _is_simulated(analysis: Analysis) -> bool:
+    for params in analysis.deployments["params"].to_list():
+        if params and orjson.loads(params).get("simulated"):
+            return True
+    return False
+
+
+def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
+    binding = list(max_load_within_slos(analysis.boundaries).values())
+    names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
+    chart_svgs: dict[str, str] = {}
+    if with_charts:
+        lv = analysis.levels
+        chart_svgs = {
+            "slo": charts.slo_chart(lv, analysis.slos),
+            "throughput": charts.throughput_chart(lv),
+            "ttft": charts.percentile_chart(lv, "ttft_s"),
+            "tpot": charts.percentile_chart(lv, "tpot_s"),
+        }
+    ns = analysis.levels["n_requests"].drop_nulls()
+    sample_notes = [
+        f"{analysis.levels.height} load levels; {int(ns.sum()):,} requests in all, "
+        f"{int(ns.min()) if ns.len() else 0:,}–{int(ns.max()) if ns.len() else 0:,} per level.",
+    ]
+    return Brief(
+        title="Capacity brief: " + ", ".join(names),
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+        slos=[str(s) for s in analysis.slos],
+        decision=decision(binding),
+        simulated=_is_simulated(analysis),
+        key_numbers=key_numbers(analysis, binding),
+        findings=analysis.findings,
+        level_tables=level_tables(analysis),
+        provenance=provenance(analysis),
+        sample_notes=sample_notes,
+        charts=chart_svgs,
+    )

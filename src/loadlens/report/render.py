@@ -1,0 +1,87 @@
+"""Render a Brief to standalone HTML, PDF (weasyprint), Markdown or JSON.
+
+The PDF renderer may fetch nothing from the network: only `data:` URLs (the embedded
+charts) are allowed, so a brief renders the same offline as online.
+"""
+
+from __future__ import annotations
+
+import base64
+from importlib import resources
+from pathlib import Path
+
+import orjson
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher
+
+from loadlens.api import Analysis
+from loadlens.report.brief import Brief
+
+FORMATS = ("pdf", "html", "md", "json")
+
+
+def templates_dir() -> Path:
+    """templates/ inside the installed wheel, else at the repository root (editable)."""
+    packaged = Path(str(resources.files("loadlens"))) / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "templates"
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(templates_dir()),
+        undefined=StrictUndefined,
+        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["svg_data_uri"] = lambda svg: (
+        "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    )
+    return env
+
+
+def render_html(brief: Brief) -> str:
+    css = (templates_dir() / "brief.css").read_text()
+    return _env().get_template("brief.html.j2").render(brief=brief, css=css)
+
+
+def render_pdf(brief: Brief) -> bytes:
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    pdf = HTML(string=render_html(brief), url_fetcher=fetcher).write_pdf()
+    assert pdf is not None
+    return pdf
+
+
+def render_markdown(brief: Brief) -> str:
+    return _env().get_template("brief.md.j2").render(brief=brief)
+
+
+def render_json(brief: Brief, analysis: Analysis) -> bytes:
+    doc = {
+        **brief.model_dump(mode="json", exclude={"charts"}),
+        "levels": analysis.levels.to_dicts(),
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def render(brief: Brief, analysis: Analysis, fmt: str) -> bytes:
+    if fmt == "pdf":
+        return render_pdf(brief)
+    if fmt == "html":
+        return render_html(brief).encode()
+    if fmt == "md":
+        return render_markdown(brief).encode()
+    if fmt == "json":
+        return render_json(brief, analysis)
+    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file, so a failed render never leaves half a brief."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
