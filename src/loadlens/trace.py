@@ -141,18 +141,22 @@ def conform_requests(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     except pl.exceptions.PolarsError as e:
         raise TraceFormatError(path, f"cannot read a column as numbers: {e}") from None
     frame = frame.with_row_index("_row")
-    checks: list[tuple[str, pl.Expr, str]] = []
-    for c in ("start_s", "ttft_s", "e2e_s"):
-        bad = pl.col(c).is_nan() | pl.col(c).is_infinite() | (pl.col(c) < 0)
-        checks.append((c, bad, "expected a finite, non-negative number of seconds"))
+
+    def bad_seconds(e: pl.Expr) -> pl.Expr:
+        return e.is_nan() | e.is_infinite() | (e < 0)
+
+    # Raw fields before derived ones (e2e is often ttft + sum(itl)): blame the source.
+    checks: list[tuple[str, pl.Expr, str]] = [
+        (c, bad_seconds(pl.col(c)), "expected a finite, non-negative number of seconds")
+        for c in ("start_s", "ttft_s")
+    ]
+    itl_bad = pl.col("itl_s").list.eval(bad_seconds(pl.element())).list.any()
+    checks.append(("itl_s", itl_bad, "expected finite, non-negative gaps in seconds"))
+    checks.append(
+        ("e2e_s", bad_seconds(pl.col("e2e_s")), "expected a finite, non-negative number of seconds")
+    )
     for c in ("input_tokens", "output_tokens"):
         checks.append((c, pl.col(c) < 0, "expected a non-negative token count"))
-    itl_bad = (
-        pl.col("itl_s")
-        .list.eval(pl.element().is_nan() | pl.element().is_infinite() | (pl.element() < 0))
-        .list.any()
-    )
-    checks.append(("itl_s", itl_bad.fill_null(False), "expected finite, non-negative gaps"))
     checks.append(("status", ~pl.col("status").is_in(STATUSES), f"expected one of {STATUSES}"))
     no_latency = (pl.col("status") == "ok") & pl.col("e2e_s").is_null()
     checks.append(("e2e_s", no_latency, "a successful request needs its end-to-end latency"))

@@ -12,6 +12,7 @@ vLLM's own `e2el`.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
@@ -92,8 +93,8 @@ def _run_stats(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
     for key in doc:
         m = SUMMARY_KEY.match(key)
         value = _number(path, doc, key) if m or key in THROUGHPUTS else None
-        if value is None:
-            continue
+        if value is None or math.isnan(value):
+            continue  # numpy's mean of no samples is NaN: the tool had nothing to report
         if m:
             rows.append((METRIC[m.group(2)], m.group(1), value / 1000.0))
         else:
@@ -154,10 +155,16 @@ def _requests(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
 
 def load(path: Path) -> Trace:
     """Read one vLLM result file: one run, per-request rows when detailed, summary stats."""
+    raw = path.read_bytes()
     try:
-        doc = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise TraceFormatError(path, f"not valid JSON ({e})") from None
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # Python's json (which vLLM writes with) emits NaN/Infinity; read those so the
+        # checks below can name the field, and report json's line/column otherwise.
+        try:
+            doc = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise TraceFormatError(path, f"not valid JSON ({e})") from None
     if not isinstance(doc, dict):
         raise TraceFormatError(path, "expected a JSON object at the top level")
     detailed = "ttfts" in doc

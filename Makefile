@@ -1,0 +1,37 @@
+# loadlens: `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PY_SRC := src tests bench sample_data
+
+.PHONY: install demo test lint bench sample-data clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@bash scripts/system-deps.sh
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## ingest sample_data/ and write reports/demo-brief.{pdf,html,md}
+	$(BIN)/loadlens demo --data sample_data --out reports
+
+test: lint  ## ruff, then the whole pytest suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(PY_SRC)
+	$(BIN)/ruff format --check $(PY_SRC)
+
+bench: $(STAMP)  ## ingest + report a generated 1,000,000-request trace; prints ratios
+	$(BIN)/python bench/run.py
+
+sample-data: $(STAMP)  ## regenerate sample_data/ (deterministic)
+	$(BIN)/python sample_data/generate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis bench/out
+	find reports -mindepth 1 ! -name .gitkeep -delete

@@ -1,0 +1,94 @@
+"""Ingest is idempotent, transactional and keeps provenance; the schema is versioned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from loadlens import api
+from loadlens.errors import TraceFormatError, WarehouseError
+from loadlens.warehouse import SCHEMA_VERSION, Warehouse
+from tests.conftest import FIXTURES, vllm_doc
+
+GOLDEN = FIXTURES / "vllm" / "detailed-c4.json"
+
+
+def test_same_file_twice_adds_no_rows(db: Path) -> None:
+    with Warehouse(db) as wh:
+        first = api.ingest(wh, [GOLDEN], "dep")
+        counts = wh.counts()
+        second = api.ingest(wh, [GOLDEN], "dep")
+        assert [o.status for o in first.outcomes] == ["ingested"]
+        assert [o.status for o in second.outcomes] == ["already ingested"]
+        assert wh.counts() == counts
+        assert counts["requests"] == 6 and counts["runs"] == 1
+
+
+def test_copy_of_a_file_is_recognised_by_content(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(GOLDEN.read_bytes())
+    with Warehouse(db) as wh:
+        api.ingest(wh, [GOLDEN], "dep")
+        (outcome,) = api.ingest(wh, [copy], "other").outcomes
+    assert outcome.status == "already ingested" and outcome.deployment == "dep"
+
+
+def test_a_bad_file_leaves_the_warehouse_untouched(db: Path, write_vllm) -> None:
+    good = write_vllm("a/good.json", vllm_doc([0.1, 0.2], [[0.01], [0.02]]))
+    bad_doc = vllm_doc([0.1, 0.2], [[0.01], [0.02]], duration=11.0)
+    bad_doc["ttfts"][0] = -1.0
+    write_vllm("a/z-bad.json", bad_doc)
+    with Warehouse(db) as wh:
+        before = wh.counts()
+        with pytest.raises(TraceFormatError, match="z-bad.json"):
+            api.ingest(wh, [good.parent], "dep")
+        assert wh.counts() == before
+
+
+def test_a_failure_during_the_write_rolls_back(db: Path, write_vllm, monkeypatch) -> None:
+    a = write_vllm("a.json", vllm_doc([0.1], [[0.01]]))
+    b = write_vllm("b.json", vllm_doc([0.2], [[0.02]], duration=3.0))
+    with Warehouse(db) as wh:
+        real = wh._insert_trace
+        calls = []
+
+        def flaky(trace, deployment):
+            calls.append(trace)
+            if len(calls) == 2:
+                raise RuntimeError("disk full")
+            real(trace, deployment)
+
+        monkeypatch.setattr(wh, "_insert_trace", flaky)
+        with pytest.raises(RuntimeError):
+            api.ingest(wh, [a, b], "dep")
+        assert wh.counts()["runs"] == 0 and wh.counts()["sources"] == 0
+
+
+def test_provenance_is_kept(db: Path) -> None:
+    with Warehouse(db) as wh:
+        api.ingest(wh, [GOLDEN], "dep", attributes={"hardware": "1x H100", "simulated": True})
+        run = wh.runs().row(0, named=True)
+        dep = wh.deployments().row(0, named=True)
+    assert run["source_path"] == str(GOLDEN)
+    assert len(run["source_sha256"]) == 64 and run["tool"] == "vllm bench serve"
+    assert run["request_rows"] == 6
+    assert dep["hardware"] == "1x H100" and '"simulated": true' in dep["params"].replace(":", ": ")
+
+
+def test_schema_version_is_recorded_and_checked(db: Path) -> None:
+    Warehouse(db).close()
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0] == (
+        SCHEMA_VERSION
+    )
+    con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION + 1])
+    con.close()
+    with pytest.raises(WarehouseError, match="newer than this loadlens"):
+        Warehouse(db)
+
+
+def test_reading_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="loadlens ingest"):
+        Warehouse(tmp_path / "nope.duckdb", read_only=True)
