@@ -5,6 +5,7 @@ missing=()
 have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib 'libpango-1.0.so' || missing+=(libpango-1.0-0)
 have_lib 'libpangoft2-1.0.so' || missing+=(libpangoft2-1.0-0)
+have_lib 'libharfbuzz-subset.so' || missing+=(libharfbuzz-subset0)  # smaller PDFs
 { command -v fc-list >/dev/null && fc-list | grep -qi dejavu; } || missing+=(fonts-dejavu-core fontconfig)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

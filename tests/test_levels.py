@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import pct
 
 from loadlens.analysis.levels import (
     _binomial_cdf_table,
@@ -16,7 +17,6 @@ from loadlens.analysis.levels import (
     quantile_ci_ranks,
 )
 from loadlens.config import parse_slos
-from tests.conftest import pct
 
 latencies = st.lists(
     st.floats(min_value=0.001, max_value=100, allow_nan=False), min_size=1, max_size=300
@@ -27,10 +27,16 @@ def _requests(e2e: list[float], run_id: str = "r1") -> pl.DataFrame:
     n = len(e2e)
     return pl.DataFrame(
         {
-            "run_id": [run_id] * n, "seq": list(range(n)), "start_s": [None] * n,
-            "ttft_s": [v / 10 for v in e2e], "e2e_s": e2e, "input_tokens": [100] * n,
-            "output_tokens": [11] * n, "itl_s": [[(v - v / 10) / 10] * 10 for v in e2e],
-            "status": ["ok"] * n, "error": [None] * n,
+            "run_id": [run_id] * n,
+            "seq": list(range(n)),
+            "start_s": [None] * n,
+            "ttft_s": [v / 10 for v in e2e],
+            "e2e_s": e2e,
+            "input_tokens": [100] * n,
+            "output_tokens": [11] * n,
+            "itl_s": [[(v - v / 10) / 10] * 10 for v in e2e],
+            "status": ["ok"] * n,
+            "error": [None] * n,
         },
         schema_overrides={"start_s": pl.Float64, "error": pl.String},
     )
@@ -79,17 +85,31 @@ def test_small_samples_cannot_bound_high_percentiles() -> None:
 def test_levels_throughput_goodput_errors_and_littles_law() -> None:
     req = _requests([1.0, 2.0, 3.0, 12.0]).vstack(
         _requests([0.5]).with_columns(
-            status=pl.lit("error"), error=pl.lit("boom"), e2e_s=pl.lit(None, dtype=pl.Float64),
-            ttft_s=pl.lit(None, dtype=pl.Float64), seq=pl.lit(4, dtype=pl.Int64),
+            status=pl.lit("error"),
+            error=pl.lit("boom"),
+            e2e_s=pl.lit(None, dtype=pl.Float64),
+            ttft_s=pl.lit(None, dtype=pl.Float64),
+            seq=pl.lit(4, dtype=pl.Int64),
         )
     )
     runs = pl.DataFrame(
-        {"run_id": ["r1"], "deployment": ["d"], "load_mode": ["concurrency"],
-         "load_value": [2.0], "duration_s": [10.0], "num_requests": [5], "num_errors": [1]}
+        {
+            "run_id": ["r1"],
+            "deployment": ["d"],
+            "load_mode": ["concurrency"],
+            "load_value": [2.0],
+            "duration_s": [10.0],
+            "num_requests": [5],
+            "num_errors": [1],
+        }
     )
     stats = pl.DataFrame(
-        schema={"run_id": pl.String, "metric": pl.String, "statistic": pl.String,
-                "value": pl.Float64}
+        schema={
+            "run_id": pl.String,
+            "metric": pl.String,
+            "statistic": pl.String,
+            "value": pl.Float64,
+        }
     )
     row = levels(runs, req, stats, parse_slos("p95_e2e<10s")).row(0, named=True)
     assert (row["n_requests"], row["n_ok"], row["n_errors"]) == (5, 4, 1)

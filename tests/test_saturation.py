@@ -17,10 +17,14 @@ def _levels(loads, p95, lo=None, hi=None, tps=None, deployment="d") -> pl.DataFr
     n = len(loads)
     return pl.DataFrame(
         {
-            "deployment": [deployment] * n, "load_mode": ["concurrency"] * n,
-            "load_value": [float(x) for x in loads], "p95_e2e_s": p95,
-            "p95_e2e_s_lo": lo or [None] * n, "p95_e2e_s_hi": hi or [None] * n,
-            "n_e2e_s": [200] * n, "output_throughput_tps": tps or [1.0] * n,
+            "deployment": [deployment] * n,
+            "load_mode": ["concurrency"] * n,
+            "load_value": [float(x) for x in loads],
+            "p95_e2e_s": p95,
+            "p95_e2e_s_lo": lo or [None] * n,
+            "p95_e2e_s_hi": hi or [None] * n,
+            "n_e2e_s": [200] * n,
+            "output_throughput_tps": tps or [1.0] * n,
         },
         schema_overrides={"p95_e2e_s_lo": pl.Float64, "p95_e2e_s_hi": pl.Float64},
     )
@@ -34,9 +38,7 @@ def test_boundary_is_interpolated_between_last_ok_and_first_breach() -> None:
 
 
 def test_uncertainty_range_comes_from_the_confidence_bounds() -> None:
-    lv = _levels(
-        [20, 40, 60], [6.0, 8.0, 12.0], lo=[5.5, 7.0, 11.0], hi=[6.5, 9.0, 14.0]
-    )
+    lv = _levels([20, 40, 60], [6.0, 8.0, 12.0], lo=[5.5, 7.0, 11.0], hi=[6.5, 9.0, 14.0])
     (b,) = slo_boundary(lv, E2E)
     assert b.boundary_lo == pytest.approx(40 + 20 * (10 - 9) / (14 - 9))
     assert b.boundary_hi == pytest.approx(40 + 20 * (10 - 7) / (11 - 7))
@@ -62,9 +64,7 @@ def test_first_breach_wins_over_a_later_recovery() -> None:
     assert b.first_breach.load == 20 and b.last_ok.load == 10  # type: ignore[union-attr]
 
 
-@given(
-    st.lists(st.floats(min_value=0.1, max_value=30), min_size=2, max_size=8).map(sorted)
-)
+@given(st.lists(st.floats(min_value=0.1, max_value=30), min_size=2, max_size=8).map(sorted))
 def test_boundary_lies_between_the_levels_around_it(values: list[float]) -> None:
     loads = [10 * (i + 1) for i in range(len(values))]
     (b,) = slo_boundary(_levels(loads, values), E2E)
@@ -83,9 +83,7 @@ def test_binding_slo_is_the_one_reached_first() -> None:
 
 
 def test_plateau_is_the_first_doubling_with_little_gain() -> None:
-    lv = _levels(
-        [5, 10, 20, 40, 80], [1.0] * 5, tps=[500.0, 950.0, 1700.0, 2500.0, 2600.0]
-    )
+    lv = _levels([5, 10, 20, 40, 80], [1.0] * 5, tps=[500.0, 950.0, 1700.0, 2500.0, 2600.0])
     (p,) = throughput_plateaus(lv)
     assert (p.from_load, p.to_load) == (40, 80) and p.gain == pytest.approx(0.04)
     assert throughput_plateaus(_levels([5, 10], [1.0, 1.0], tps=[100.0, 190.0])) == []

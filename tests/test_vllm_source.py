@@ -8,13 +8,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tests.conftest import FIXTURES, vllm_doc
 
 from loadlens import sources
 from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import vllm
 from loadlens.trace import Trace
-from tests.conftest import FIXTURES, vllm_doc
 
 GOLDEN_DETAILED = FIXTURES / "vllm" / "detailed-c4.json"
 GOLDEN_SUMMARY = FIXTURES / "vllm" / "summary-c4.json"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests.conftest import FIXTURES, vllm_doc
 
 from loadlens import api
 from loadlens.errors import TraceFormatError, WarehouseError
 from loadlens.warehouse import SCHEMA_VERSION, Warehouse
-from tests.conftest import FIXTURES, vllm_doc
 
 GOLDEN = FIXTURES / "vllm" / "detailed-c4.json"
 
@@ -42,7 +42,7 @@ def test_a_bad_file_leaves_the_warehouse_untouched(db: Path, write_vllm) -> None
     write_vllm("a/z-bad.json", bad_doc)
     with Warehouse(db) as wh:
         before = wh.counts()
-        with pytest.raises(TraceFormatError, match="z-bad.json"):
+        with pytest.raises(TraceFormatError, match=r"z-bad\.json"):
             api.ingest(wh, [good.parent], "dep")
         assert wh.counts() == before
 

@@ -121,7 +121,7 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
             interp = f"> {b.max_load_measured:g}"
         else:
             interp = "< lowest measured"
-        at_cap = lv.filter(pl.col("load_value") == (b.last_ok.load if b.last_ok else None))
+        at_cap = lv.filter(pl.col("load_value") == b.last_ok.load) if b.last_ok else lv.clear()
         rows.append(
             {
                 "deployment": b.deployment,

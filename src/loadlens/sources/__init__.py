@@ -1,8 +1,9 @@
 """Source registry: every module in this package that defines `detect` and `load` is a format.
 
-Adding a format is adding one module (with NAME, TOOL, detect(path, head) and load(path))
-and its test file; nothing here changes. Formats that cannot be recognised from content
-alone (the generic column-mapped loader) set AUTO_DETECT = False and are only used by name.
+Adding a format is adding one module (with NAME, detect(path, head) and load(path)) and
+its test file; nothing here changes. Formats that cannot be recognised from content alone
+(the generic column-mapped loader) set AUTO_DETECT = False, have no detect, and are only
+used by name.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _discover() -> dict[str, ModuleType]:
     found: dict[str, ModuleType] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "detect") and hasattr(module, "load"):
+        if hasattr(module, "NAME") and hasattr(module, "load"):
             found[module.NAME] = module
     return found
 

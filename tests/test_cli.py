@@ -1,0 +1,109 @@
+"""The CLI: one-line errors with exit 2 and no partial rows; ingest, runs, report verbs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import FIXTURES, vllm_doc
+from typer.testing import CliRunner
+
+from loadlens.cli import app
+from loadlens.warehouse import Warehouse
+
+runner = CliRunner()
+GOLDEN = FIXTURES / "vllm" / "detailed-c4.json"
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _assert_clean_failure(result, db: Path, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    if db.exists():
+        with Warehouse(db) as wh:
+            counts = wh.counts()
+        assert counts["runs"] == counts["requests"] == counts["sources"] == 0
+
+
+@pytest.fixture
+def good(write_vllm) -> Path:
+    return write_vllm("in/good.json", vllm_doc([0.1, 0.2], [[0.01], [0.02]]))
+
+
+def test_truncated_json(db: Path, good: Path, write_vllm) -> None:
+    text = json.dumps(vllm_doc([0.1], [[0.01]], duration=3.0))
+    write_vllm("in/truncated.json", text[:200])
+    result = run("ingest", good.parent, "-d", "x", "--db", db, "--format", "vllm")
+    _assert_clean_failure(result, db, "truncated.json", "not valid JSON")
+
+
+def test_unknown_format(db: Path, good: Path, tmp_path: Path) -> None:
+    (good.parent / "mystery.csv").write_text("a,b\n1,2\n")
+    result = run("ingest", good.parent, "-d", "x", "--db", db)
+    _assert_clean_failure(result, db, "mystery.csv", "matches no known trace format")
+
+
+def test_csv_mapping_naming_a_missing_column(db: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "mine.csv"
+    csv.write_text("latency_ms,ttft_ms\n1200,80\n")
+    result = run(
+        "ingest", csv, "-d", "x", "--db", db, "--map", "e2e=latency_ms:ms,ttft=first_ms:ms"
+    )
+    _assert_clean_failure(result, db, "mine.csv", "first_ms", "latency_ms, ttft_ms")
+
+
+@pytest.mark.parametrize(("value", "needle"), [(-0.25, "-0.25"), (float("nan"), "nan")])
+def test_negative_or_nan_latency(db: Path, good: Path, write_vllm, value, needle) -> None:
+    doc = vllm_doc([0.1, 0.2], [[0.01], [0.02]], duration=5.0)
+    doc["ttfts"][1] = value
+    write_vllm("in/worse.json", doc)
+    result = run("ingest", good.parent, "-d", "x", "--db", db)
+    _assert_clean_failure(result, db, "worse.json", "ttft_s", needle)
+
+
+def test_missing_path_and_missing_deployment(db: Path, good: Path, tmp_path: Path) -> None:
+    _assert_clean_failure(run("ingest", tmp_path / "nope", "-d", "x", "--db", db), db, "nope")
+    _assert_clean_failure(run("ingest", good, "--db", db), db, "--deployment")
+
+
+def test_bad_slo_spec(db: Path) -> None:
+    run("ingest", GOLDEN, "-d", "x", "--db", db)
+    result = run("report", "--db", db, "--slo", "p95_e2e<10 parsecs", "-f", "md")
+    assert result.exit_code == 2 and "p95_e2e<10 parsecs" in result.output
+
+
+def test_ingest_runs_and_report_formats(db: Path, tmp_path: Path) -> None:
+    first = run("ingest", GOLDEN, "-d", "h100", "--db", db)
+    assert first.exit_code == 0 and "ingested" in first.output and "6 requests" in first.output
+    again = run("ingest", GOLDEN, "-d", "h100", "--db", db)
+    assert "already ingested as h100" in again.output
+    listing = run("runs", "--db", db)
+    assert listing.exit_code == 0
+    assert "h100" in listing.output and "concurrency 4" in listing.output
+    md = run("report", "--db", db, "--slo", "p95_e2e<0.1s", "-f", "md")
+    assert md.exit_code == 0 and "# Capacity brief: h100" in md.output
+    assert "p95 E2E ≤ 100 ms" in md.output
+    js = run("report", "--db", db, "--slo", "p95_e2e<0.1s", "-f", "json")
+    doc = json.loads(js.output)
+    assert doc["levels"][0]["n_requests"] == 6 and doc["findings"]
+    html = tmp_path / "b.html"
+    assert run("report", "--db", db, "--out", html).exit_code == 0
+    assert "<svg" in html.read_text() or "image/svg+xml" in html.read_text()
+
+
+def test_report_on_unknown_deployment_names_what_exists(db: Path) -> None:
+    run("ingest", GOLDEN, "-d", "h100", "--db", db)
+    result = run("report", "--db", db, "-d", "a100", "-f", "md")
+    assert result.exit_code == 2 and "a100" in result.output and "h100" in result.output
+
+
+def test_help_teaches() -> None:
+    result = run("ingest", "--help")
+    assert result.exit_code == 0 and "--map" in result.output and "auto-detects" in result.output
