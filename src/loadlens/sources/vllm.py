@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from loadlens.errors import TraceFormatError
 from loadlens.trace import (
@@ -45,6 +46,12 @@ THROUGHPUTS = {
     "output_throughput": "output_throughput_tps",
     "total_token_throughput": "total_token_throughput_tps",
     "request_goodput": "request_goodput_rps",
+}
+ARRAY_COLUMNS = {  # canonical column: (vLLM key, type)
+    "input_tokens": ("input_lens", pa.int64()),
+    "output_tokens": ("output_lens", pa.int64()),
+    "ttft_s": ("ttfts", pa.float64()),
+    "itl_s": ("itls", pa.list_(pa.float64())),
 }
 WORKLOAD_KEYS = ("backend", "endpoint_type", "label", "tokenizer_id", "burstiness", "num_prompts")
 
@@ -119,26 +126,16 @@ def _requests(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
                 path, f"has {len(values)} entries but 'ttfts' has {n}", field=key
             )
     errors = [e if isinstance(e, str) else "" for e in arrays.get("errors", [""] * n)]
-    try:
-        frame = pl.DataFrame(
-            {
-                "seq": range(n),
-                "input_tokens": arrays.get("input_lens", [None] * n),
-                "output_tokens": arrays.get("output_lens", [None] * n),
-                "ttft_s": arrays["ttfts"],
-                "itl_s": arrays.get("itls", [None] * n),
-                "error": errors,
-            },
-            schema_overrides={
-                "ttft_s": pl.Float64,
-                "itl_s": pl.List(pl.Float64),
-                "input_tokens": pl.Int64,
-                "output_tokens": pl.Int64,
-            },
-            strict=False,
-        )
-    except (TypeError, ValueError, pl.exceptions.PolarsError) as e:
-        raise TraceFormatError(path, f"per-request arrays are malformed: {e}") from None
+    # pyarrow converts a million nested Python lists ~10x faster than polars does.
+    table: dict[str, pa.Array] = {"seq": pa.array(range(n), pa.int64())}
+    for name, (key, dtype) in ARRAY_COLUMNS.items():
+        try:
+            table[name] = pa.array(arrays.get(key, [None] * n), dtype)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
+            raise TraceFormatError(path, f"expected numbers: {e}", field=key) from None
+    table["error"] = pa.array(errors, pa.string())
+    frame = pl.from_arrow(pa.table(table))
+    assert isinstance(frame, pl.DataFrame)
     failed = pl.col("error") != ""
     frame = frame.with_columns(
         run_key=pl.lit("0"),
