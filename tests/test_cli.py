@@ -107,3 +107,18 @@ def test_report_on_unknown_deployment_names_what_exists(db: Path) -> None:
 def test_help_teaches() -> None:
     result = run("ingest", "--help")
     assert result.exit_code == 0 and "--map" in result.output and "auto-detects" in result.output
+
+
+def test_config_file_supplies_flags(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "ll.toml"
+    config.write_text(
+        f'db = "{db}"\nslo = "p99_tpot<1ms"\n[report]\nformat = "md"\n'
+        '[deployments.h100]\nhardware = "1x H100"\n'
+    )
+    assert run("ingest", GOLDEN, "--config", config).exit_code == 0  # the one deployment
+    result = run("report", "--config", config)
+    assert result.exit_code == 0 and "p99 TPOT ≤ 1 ms" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('slo = "fast"\n')
+    out = run("report", "--config", bad)
+    assert out.exit_code == 2 and "bad.toml" in out.output and "fast" in out.output

@@ -236,7 +236,9 @@ def report(
     out_path: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Output file; its suffix picks the format (.pdf .html .md .json)."
+            "--out",
+            "-o",
+            help="Output file; its suffix picks the format (config: report.out).",
         ),
     ] = None,
     fmt: Annotated[
@@ -244,7 +246,8 @@ def report(
         typer.Option(
             "--format",
             "-f",
-            help="pdf | html | md | json; md and json print to stdout without --out.",
+            help="pdf | html | md | json; md and json print to stdout without --out "
+            "(config: report.format).",
         ),
     ] = None,
     confidence: ConfidenceOpt = None,
@@ -253,6 +256,8 @@ def report(
 ) -> None:
     """Write the capacity brief: the decision, key numbers, findings, charts, provenance."""
     config = load_config(config_path)
+    out_path = out_path or (Path(config.report.out) if config.report.out else None)
+    fmt = fmt or config.report.format
     if fmt is None:
         fmt = out_path.suffix.lstrip(".").lower() if out_path else "pdf"
     if fmt not in FORMATS:

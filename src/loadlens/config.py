@@ -12,6 +12,10 @@ Every CLI flag has a config key (`loadlens.toml`, or `--config FILE`):
     load_mode = "concurrency"         # --load-mode
     load_value = 16                   # --load-value
 
+    [report]
+    out = "reports/brief.pdf"         # --out
+    format = "pdf"                    # --format
+
     [deployments.h100-vllm-tp1]       # --deployment; attributes stored in the warehouse
     hardware = "1x H100 80GB"
     engine = "vLLM"
@@ -109,6 +113,13 @@ class IngestConfig(BaseModel):
     load_value: float | None = None
 
 
+class ReportConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out: str | None = None
+    format: Literal["pdf", "html", "md", "json"] | None = None
+
+
 class DeploymentConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -126,6 +137,7 @@ class Config(BaseModel):
     slo: str = DEFAULT_SLO
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     deployments: dict[str, DeploymentConfig] = Field(default_factory=dict)
 
     @property

@@ -1,0 +1,92 @@
+"""From the sample trace files to the PDF brief: the headline numbers are recomputed here
+independently (json + statistics, no loadlens code) and must appear on page 1."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from tests.conftest import SAMPLE_DATA, pct
+from typer.testing import CliRunner
+
+from loadlens.cli import app
+
+SLOS = {"e2e": 10.0, "ttft": 2.0}  # sample_data/loadlens.toml: p95_e2e<10s,p95_ttft<2s
+
+
+def _p95_by_level(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    series: dict[str, list[tuple[int, float]]] = {"e2e": [], "ttft": []}
+    for path in folder.glob("vllm-c*.json"):
+        doc = json.loads(path.read_text())
+        ok = [i for i, e in enumerate(doc["errors"]) if not e]
+        e2e = [doc["ttfts"][i] + sum(doc["itls"][i]) for i in ok]
+        ttft = [doc["ttfts"][i] for i in ok]
+        series["e2e"].append((doc["max_concurrency"], pct(e2e, 0.95)))
+        series["ttft"].append((doc["max_concurrency"], pct(ttft, 0.95)))
+    return {k: sorted(v) for k, v in series.items()}
+
+
+def _boundary(points: list[tuple[int, float]], threshold: float) -> tuple[int, float] | None:
+    """(last level meeting, interpolated load at the threshold), or None if never breached."""
+    for i, (load, value) in enumerate(points):
+        if value > threshold:
+            assert i > 0, "sample data should not breach at its lightest level"
+            x0, y0 = points[i - 1]
+            return x0, x0 + (threshold - y0) * (load - x0) / (value - y0)
+    return None
+
+
+def _normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def demo_pdf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if not any(SAMPLE_DATA.glob("*/vllm-c*.json")):
+        pytest.fail("sample_data/ has no traces: run `make sample-data`")
+    out = tmp_path_factory.mktemp("reports")
+    result = CliRunner().invoke(app, ["demo", "--data", str(SAMPLE_DATA), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pdf = out / "demo-brief.pdf"
+    page1 = _normalize(PdfReader(pdf).pages[0].extract_text())
+    return pdf, page1
+
+
+def test_page_one_states_every_deployments_slo_boundary(demo_pdf: tuple[Path, str]) -> None:
+    _, page1 = demo_pdf
+    folders = sorted(p for p in SAMPLE_DATA.iterdir() if p.is_dir())
+    assert len(folders) == 2
+    for folder in folders:
+        series = _p95_by_level(folder)
+        crossings = {m: _boundary(series[m], t) for m, t in SLOS.items()}
+        binding = min(
+            (c for c in crossings.values() if c is not None), key=lambda c: c[1], default=None
+        )
+        assert binding is not None, f"{folder.name} never breaches its SLOs in the sample"
+        last_ok, limit = binding
+        expected = f"{folder.name} meets every SLO up to concurrency {last_ok} and breaches"
+        assert expected in page1, (expected, page1)
+        assert f"its limit is about concurrency {round(limit)}" in page1
+
+
+def test_brief_is_complete_and_says_the_data_is_simulated(demo_pdf: tuple[Path, str]) -> None:
+    pdf, page1 = demo_pdf
+    assert "Simulated data" in page1 and "Decision" in page1
+    text = _normalize(" ".join(p.extract_text() for p in PdfReader(pdf).pages))
+    for heading in (
+        "Key numbers",
+        "Findings",
+        "Latency against the SLOs",
+        "Throughput",
+        "Time to first token",
+        "Every load level",
+        "data provenance",
+    ):
+        assert heading in text, heading
+    assert "vllm-c80.json" in text  # provenance names the files
+    html = (pdf.parent / "demo-brief.html").read_text()
+    assert html.count("data:image/svg+xml;base64,") == 4
+    assert "http://" not in html.split("<body>")[1] and "https://" not in html
