@@ -143,13 +143,11 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
 
 
 def _ci(row: dict[str, Any], col: str) -> str:
-    value = row.get(col)
-    if value is None:
-        return "–"
+    """`[2.9 s, 3.3 s]`, with `?` for a side the sample cannot bound; empty without a CI."""
     lo, hi = row.get(f"{col}_lo"), row.get(f"{col}_hi")
-    if lo is None and hi is None:
-        return format_seconds(value)
-    return f"{format_seconds(value)} [{format_seconds(lo) if lo is not None else '?'}, " + (
+    if row.get(col) is None or (lo is None and hi is None):
+        return ""
+    return f"[{format_seconds(lo) if lo is not None else '?'}, " + (
         f"{format_seconds(hi)}]" if hi is not None else "?]"
     )
 
@@ -157,21 +155,18 @@ def _ci(row: dict[str, Any], col: str) -> str:
 def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
     tables: dict[str, list[dict[str, str]]] = {}
     for row in analysis.levels.iter_rows(named=True):
-        tables.setdefault(row["deployment"], []).append(
-            {
-                "load": format_load(row["load_mode"], row["load_value"]),
-                "n": f"{row['n_requests']:,}" if row["n_requests"] is not None else "–",
-                "errors": f"{row['n_errors']}" if row["n_errors"] is not None else "–",
-                "p50_e2e": format_seconds(row.get("p50_e2e_s")),
-                "p95_e2e": _ci(row, "p95_e2e_s"),
-                "p99_e2e": _ci(row, "p99_e2e_s"),
-                "p95_ttft": _ci(row, "p95_ttft_s"),
-                "p95_tpot": format_seconds(row.get("p95_tpot_s")),
-                "tps": _fmt_num(row["output_throughput_tps"]),
-                "goodput": _fmt_num(row["goodput_rps"], ".2f"),
-                "basis": row["basis"],
-            }
-        )
+        cells = {
+            "load": f"{row['load_value']:g}" if row["load_value"] is not None else "–",
+            "n": f"{row['n_requests']:,}" if row["n_requests"] is not None else "–",
+            "errors": f"{row['n_errors']}" if row["n_errors"] is not None else "–",
+            "tps": _fmt_num(row["output_throughput_tps"]),
+            "goodput": _fmt_num(row["goodput_rps"], ".2f"),
+            "basis": row["basis"],
+        }
+        for col in ("p50_e2e_s", "p95_e2e_s", "p99_e2e_s", "p95_ttft_s", "p95_tpot_s"):
+            cells[col] = format_seconds(row.get(col))
+            cells[f"{col}_ci"] = _ci(row, col)
+        tables.setdefault(row["deployment"], []).append(cells)
     return tables
 
 
