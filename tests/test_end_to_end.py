@@ -74,7 +74,7 @@ def test_page_one_states_every_deployments_slo_boundary(demo_pdf: tuple[Path, st
 
 def test_brief_is_complete_and_says_the_data_is_simulated(demo_pdf: tuple[Path, str]) -> None:
     pdf, page1 = demo_pdf
-    assert "Simulated data" in page1 and "Decision" in page1
+    assert "Simulated data" in page1 and "decision" in page1.lower()
     text = _normalize(" ".join(p.extract_text() for p in PdfReader(pdf).pages))
     for heading in (
         "Key numbers",
@@ -86,7 +86,7 @@ def test_brief_is_complete_and_says_the_data_is_simulated(demo_pdf: tuple[Path, 
         "data provenance",
     ):
         assert heading in text, heading
-    assert "vllm-c80.json" in text  # provenance names the files
+    assert "vllm-c80.json" in text.replace(" ", "")  # provenance names the files
     html = (pdf.parent / "demo-brief.html").read_text()
     assert html.count("data:image/svg+xml;base64,") == 4
     assert "http://" not in html.split("<body>")[1] and "https://" not in html

@@ -63,6 +63,21 @@ def approx(mode: str, value: float) -> float:
     return float(round(value)) if mode == "concurrency" else float(f"{value:.2g}")
 
 
+def boundary_range(b: SloBoundary) -> str:
+    """`range 64–78`, or `range 33 to more than 40` where the samples leave a side open."""
+    if b.last_ok is None or b.first_breach is None:
+        return "range unknown"
+    mode = b.load_mode
+    lo = (
+        f"{approx(mode, b.boundary_lo):g}"
+        if b.boundary_lo is not None
+        else f"less than {b.last_ok.load:g}"
+    )
+    if b.boundary_hi is not None:
+        return f"range {lo}–{approx(mode, b.boundary_hi):g}"
+    return f"range {lo} to more than {b.first_breach.load:g}"
+
+
 def format_ci(lo: float | None, hi: float | None) -> str:
     return f"95% CI {format_seconds(lo)}–{format_seconds(hi) if hi is not None else 'unbounded'}"
 
@@ -130,16 +145,10 @@ def capacity_finding(b: SloBoundary, all_slos: tuple[SLO, ...]) -> Finding:
         )
     last = b.last_ok
     assert last is not None and b.boundary_load is not None
-    lo = f"{approx(mode, b.boundary_lo):g}" if b.boundary_lo is not None else f"below {last.load:g}"
-    hi = (
-        f"{approx(mode, b.boundary_hi):g}"
-        if b.boundary_hi is not None
-        else f"beyond {first.load:g}"
-    )
     sentence = (
         f"{b.deployment} meets every SLO up to {format_load(mode, last.load)} and breaches "
         f"{b.slo} at {format_load(mode, first.load)}; interpolated, its limit is about "
-        f"{format_load(mode, approx(mode, b.boundary_load))} (range {lo}–{hi})."
+        f"{format_load(mode, approx(mode, b.boundary_load))} ({boundary_range(b)})."
     )
     return Finding(
         kind="capacity",
@@ -163,8 +172,14 @@ def breach_finding(b: SloBoundary) -> Finding | None:
     sentence = (
         f"At {format_load(b.load_mode, first.load)}, {b.slo.label} of {b.deployment} "
         f"({format_seconds(first.value)}) exceeds the {format_seconds(b.slo.threshold_s)} SLO "
-        f"by {over:.0%}."
+        f"by {over:.0%}"
     )
+    if first.lo is not None and first.lo <= b.slo.threshold_s:
+        sentence += (
+            f"; its 95% CI reaches down to {format_seconds(first.lo)}, so the breach is "
+            "likely but not certain"
+        )
+    sentence += "."
     return Finding(
         kind="slo_breach",
         severity="critical" if over > 0.2 else "warning",

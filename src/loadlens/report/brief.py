@@ -18,7 +18,7 @@ from loadlens import __version__, charts
 from loadlens.analysis.saturation import SloBoundary, max_load_within_slos
 from loadlens.api import Analysis
 from loadlens.config import format_seconds
-from loadlens.findings import Finding, approx, format_load
+from loadlens.findings import Finding, approx, boundary_range, format_load
 
 
 class Brief(BaseModel):
@@ -60,8 +60,8 @@ def decision(binding: list[SloBoundary]) -> str:
 
     def advice(b: SloBoundary) -> str:
         if b.last_ok is None:
-            return f"{b.deployment} misses {b.slo} even at the lightest measured load"
-        return f"{b.deployment} at no more than {format_load(b.load_mode, b.last_ok.load)}"
+            return f"none for {b.deployment}"
+        return f"{format_load(b.load_mode, b.last_ok.load)} on {b.deployment}"
 
     if len(ranked) == 1:
         if best.status == "breached_at_lowest":
@@ -77,23 +77,27 @@ def decision(binding: list[SloBoundary]) -> str:
                 "loads to find where it stops."
             )
         return (
-            f"Run {advice(best)} per replica: the highest measured load meeting every SLO. "
-            f"{best.slo} breaks at {limit(best)}."
+            f"Run {best.deployment} at no more than "
+            f"{format_load(best.load_mode, best.last_ok.load)} per replica: "  # type: ignore[union-attr]
+            f"the highest measured load meeting every SLO. {best.slo} breaks at {limit(best)}."
         )
-    others = "; ".join(f"{b.deployment}: {limit(b)}" for b in ranked[1:])
-    same_mode = len({b.load_mode for b in ranked}) == 1
-    ratio = ""
     second = ranked[1]
-    if (
-        same_mode
+    comparable = (
+        len({b.load_mode for b in ranked}) == 1
         and best.status == "crossed"
         and second.status == "crossed"
         and second.boundary_load
-    ):
-        ratio = f", {best.boundary_load / second.boundary_load:.1f}× {second.deployment}"  # type: ignore[operator]
+    )
+    ratio = (
+        f", {best.boundary_load / second.boundary_load:.1f}× that of {second.deployment}"  # type: ignore[operator]
+        if comparable
+        else ""
+    )
+    others = "; ".join(f"{b.deployment}: {limit(b)}" for b in ranked[1:])
     return (
-        f"{best.deployment} carries the most load within SLO: {limit(best)} per replica{ratio} "
-        f"({others}). Run {', '.join(advice(b) for b in ranked)}."
+        f"{best.deployment} carries the most load within SLO: {limit(best)} per replica"
+        f"{ratio} ({others}). The highest measured loads meeting every SLO: "
+        f"{'; '.join(advice(b) for b in ranked)}."
     )
 
 
@@ -113,10 +117,7 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
         )
         peak = lv.sort("output_throughput_tps", descending=True, nulls_last=True).row(0, named=True)
         if b.status == "crossed":
-            interp = f"≈ {approx(b.load_mode, b.boundary_load or 0):g}"
-            lo = f"{approx(b.load_mode, b.boundary_lo):g}" if b.boundary_lo else "?"
-            hi = f"{approx(b.load_mode, b.boundary_hi):g}" if b.boundary_hi else "?"
-            interp += f" ({lo}–{hi})"
+            interp = f"≈ {approx(b.load_mode, b.boundary_load or 0):g} ({boundary_range(b)})"
         elif b.status == "never_breached":
             interp = f"> {b.max_load_measured:g}"
         else:
@@ -192,7 +193,9 @@ def _is_simulated(analysis: Analysis) -> bool:
 
 
 def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
-    binding = list(max_load_within_slos(analysis.boundaries).values())
+    binding = sorted(
+        max_load_within_slos(analysis.boundaries).values(), key=_capacity, reverse=True
+    )
     names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
     chart_svgs: dict[str, str] = {}
     if with_charts:
