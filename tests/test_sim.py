@@ -10,7 +10,7 @@ from loadlens.sim import ServerProfile, Workload, simulate, to_vllm_result
 PROFILE = ServerProfile(
     name="t",
     max_num_seqs=8,
-    kv_cache_tokens=4000,
+    kv_cache_tokens=1500,
     prefill_s_per_token=1e-4,
     decode_step_base_s=0.01,
     decode_step_per_seq_s=0.001,
