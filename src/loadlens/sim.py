@@ -170,7 +170,8 @@ def simulate(
         prefill_tokens = 0
         while waiting and len(running) < profile.max_num_seqs:
             need = waiting[0].req.input_tokens + waiting[0].generated
-            if kv_used + need > profile.kv_cache_tokens:
+            # Room for its prompt, and for every running sequence's next token.
+            if kv_used + need + len(running) + 1 > profile.kv_cache_tokens:
                 break
             if prefill_tokens and prefill_tokens + need > profile.max_batched_tokens:
                 break
