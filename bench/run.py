@@ -38,13 +38,26 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
     errors = ["" if rng.random() > 0.001 else "HTTP 500" for _ in range(n)]
     duration = sum(t + sum(i) for t, i in zip(ttfts, itls, strict=True)) / 256
     doc: dict[str, Any] = {
-        "date": "20251102-101500", "endpoint_type": "openai-chat", "backend": "openai-chat",
-        "label": None, "model_id": "bench/model", "tokenizer_id": "bench/model",
-        "num_prompts": n, "request_rate": "inf", "burstiness": 1.0, "max_concurrency": 256,
-        "duration": duration, "completed": n - errors.count("HTTP 500"),
-        "failed": errors.count("HTTP 500"), "request_throughput": n / duration,
-        "input_lens": [rng.randint(100, 2000) for _ in range(n)], "output_lens": out_lens,
-        "ttfts": ttfts, "itls": itls, "generated_texts": [""] * n, "errors": errors,
+        "date": "20251102-101500",
+        "endpoint_type": "openai-chat",
+        "backend": "openai-chat",
+        "label": None,
+        "model_id": "bench/model",
+        "tokenizer_id": "bench/model",
+        "num_prompts": n,
+        "request_rate": "inf",
+        "burstiness": 1.0,
+        "max_concurrency": 256,
+        "duration": duration,
+        "completed": n - errors.count("HTTP 500"),
+        "failed": errors.count("HTTP 500"),
+        "request_throughput": n / duration,
+        "input_lens": [rng.randint(100, 2000) for _ in range(n)],
+        "output_lens": out_lens,
+        "ttfts": ttfts,
+        "itls": itls,
+        "generated_texts": [""] * n,
+        "errors": errors,
         "mean_ttft_ms": 1000 * sum(ttfts) / n,
     }
     path.write_bytes(orjson.dumps(doc))
