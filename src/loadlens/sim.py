@@ -99,6 +99,93 @@ class _Seq:
     generated: int = 0
 
 
+class Engine:
+    """The scheduler and cost model, one iteration at a time, with no clock of its own:
+    `simulate` drives it in virtual time, `serve_sim` in real time."""
+
+    def __init__(self, profile: ServerProfile, seed: int = 0) -> None:
+        self.profile = profile
+        self.rng = random.Random(seed)
+        self.waiting: deque[_Seq] = deque()
+        self.running: list[_Seq] = []
+        self.kv_used = 0
+        self.preemptions = 0
+        self.prompt_tokens_total = 0
+        self.generation_tokens_total = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def submit(self, req: SimRequest) -> None:
+        self.waiting.append(_Seq(req))
+
+    def signals(self) -> dict[str, float]:
+        """What a Prometheus scrape of the engine would show now (canonical names)."""
+        return {
+            "kv_cache_usage": self.kv_used / self.profile.kv_cache_tokens,
+            "requests_running": float(len(self.running)),
+            "requests_waiting": float(len(self.waiting)),
+            "preemptions_total": float(self.preemptions),
+            "prompt_tokens_total": float(self.prompt_tokens_total),
+            "generation_tokens_total": float(self.generation_tokens_total),
+        }
+
+    def step(self) -> tuple[float, list[tuple[SimRequest, bool]]]:
+        """Schedule one iteration: its duration (s), and each sequence that emits a token
+        at its end, with whether that token is its last. Empty when nothing can run."""
+        p = self.profile
+        # 1. Preempt the newest sequences until every running one can grow by a token.
+        while self.running and self.kv_used + len(self.running) > p.kv_cache_tokens:
+            victim = self.running.pop()
+            self.kv_used -= victim.kv_tokens
+            victim.kv_tokens = 0
+            victim.req.preemptions += 1
+            self.preemptions += 1
+            self.waiting.appendleft(victim)
+        # 2. Admit in order while a slot, KV room and the prefill token budget allow.
+        prefill_tokens = 0
+        while self.waiting and len(self.running) < p.max_num_seqs:
+            head = self.waiting[0]
+            need = head.req.input_tokens + head.generated
+            # Room for its prompt, and for every running sequence's next token.
+            if self.kv_used + need + len(self.running) + 1 > p.kv_cache_tokens:
+                break
+            if prefill_tokens and prefill_tokens + need > p.max_batched_tokens:
+                break
+            self.waiting.popleft()
+            head.kv_tokens = need
+            self.kv_used += need
+            prefill_tokens += need
+            self.running.append(head)
+        if not self.running:
+            return 0.0, []  # nothing fits: a prompt larger than the whole KV cache
+        self.prompt_tokens_total += prefill_tokens
+        # 3. One iteration: decode for the batch, plus the prefill of the admitted.
+        duration = (
+            p.decode_step_base_s
+            + p.decode_step_per_seq_s * len(self.running)
+            + p.decode_step_per_kv_token_s * self.kv_used
+            + p.prefill_s_per_token * prefill_tokens
+        ) * math.exp(self.rng.gauss(0.0, p.jitter))
+        # 4. Every running sequence emits a token; finished ones leave.
+        emitted: list[tuple[SimRequest, bool]] = []
+        still: list[_Seq] = []
+        for s in self.running:
+            s.generated += 1
+            s.kv_tokens += 1
+            self.kv_used += 1
+            done = s.generated >= s.req.output_tokens
+            if done:
+                self.kv_used -= s.kv_tokens
+            else:
+                still.append(s)
+            emitted.append((s.req, done))
+        self.running = still
+        self.generation_tokens_total += len(emitted)
+        return duration, emitted
+
+
 def _length(rng: random.Random, mean: float, sd: float, minimum: int) -> int:
     return max(minimum, round(rng.gauss(mean, sd)))
 
@@ -110,14 +197,14 @@ def simulate(
     num_requests: int,
     seed: int = 0,
 ) -> SimResult:
-    """Closed loop: `concurrency` users, each sending its next request when one ends."""
+    """Closed loop in virtual time: `concurrency` users, each sending its next request
+    the moment its previous one ends."""
     rng = random.Random(seed)
+    engine = Engine(profile, seed)
     sends: list[tuple[float, int]] = []  # (time, seq) of requests about to be sent
     requests: list[SimRequest] = []
-    waiting: deque[_Seq] = deque()
-    running: list[_Seq] = []
     samples: list[tuple[float, str, float]] = []
-    t, next_sample, kv_used, preemptions = 0.0, 0.0, 0, 0
+    t, next_sample = 0.0, 0.0
 
     def send(at: float) -> None:
         if len(requests) < num_requests:
@@ -138,76 +225,37 @@ def simulate(
 
     for _ in range(concurrency):
         send(0.0)
-    while sends or waiting or running:
-        if not waiting and not running and sends[0][0] > t:
+    while sends or engine.busy:
+        if not engine.busy and sends[0][0] > t:
             t = sends[0][0]  # idle until the next request arrives
         while sends and sends[0][0] <= t:
-            _, seq = heapq.heappop(sends)
-            req = requests[seq]
+            req = requests[heapq.heappop(sends)[1]]
             if rng.random() < workload.error_rate:
                 req.error = "HTTP 500: simulated server error"
                 req.end_s = req.start_s + profile.error_latency_s
                 send(req.end_s)
             else:
-                waiting.append(_Seq(req))
+                engine.submit(req)
         while t >= next_sample:
             samples += [
-                (next_sample, "kv_cache_usage", kv_used / profile.kv_cache_tokens),
-                (next_sample, "requests_running", float(len(running))),
-                (next_sample, "requests_waiting", float(len(waiting))),
-                (next_sample, "preemptions_total", float(preemptions)),
+                (next_sample, k, v)
+                for k, v in engine.signals().items()
+                if not k.endswith("tokens_total")
             ]
             next_sample += SAMPLE_PERIOD_S
-        # 1. Preempt the newest sequences until every running one can grow by a token.
-        while running and kv_used + len(running) > profile.kv_cache_tokens:
-            victim = running.pop()
-            kv_used -= victim.kv_tokens
-            victim.kv_tokens = 0
-            victim.req.preemptions += 1
-            preemptions += 1
-            waiting.appendleft(victim)
-        # 2. Admit in order while a slot and the KV room for the prompt are free.
-        prefill_tokens = 0
-        while waiting and len(running) < profile.max_num_seqs:
-            need = waiting[0].req.input_tokens + waiting[0].generated
-            # Room for its prompt, and for every running sequence's next token.
-            if kv_used + need + len(running) + 1 > profile.kv_cache_tokens:
-                break
-            if prefill_tokens and prefill_tokens + need > profile.max_batched_tokens:
-                break
-            s = waiting.popleft()
-            s.kv_tokens = need
-            kv_used += need
-            prefill_tokens += need
-            running.append(s)
-        if not running:
+        duration, emitted = engine.step()
+        if not emitted:
             if sends:
                 t = max(t, sends[0][0])
                 continue
-            break  # nothing can ever be admitted: a prompt larger than the KV cache
-        # 3. One iteration: decode for the batch, plus the prefill of the admitted.
-        step = (
-            profile.decode_step_base_s
-            + profile.decode_step_per_seq_s * len(running)
-            + profile.decode_step_per_kv_token_s * kv_used
-            + profile.prefill_s_per_token * prefill_tokens
-        ) * math.exp(rng.gauss(0.0, profile.jitter))
-        t += step
-        # 4. Every running sequence emits a token; finished ones leave.
-        still: list[_Seq] = []
-        for s in running:
-            s.req.token_times.append(t)
-            s.generated += 1
-            s.kv_tokens += 1
-            kv_used += 1
-            if s.generated >= s.req.output_tokens:
-                kv_used -= s.kv_tokens
-                s.req.end_s = t
+            break  # nothing can ever be admitted
+        t += duration
+        for req, done in emitted:
+            req.token_times.append(t)
+            if done:
+                req.end_s = t
                 send(t)
-            else:
-                still.append(s)
-        running = still
-    return SimResult(requests, samples, duration_s=t, preemptions=preemptions)
+    return SimResult(requests, samples, duration_s=t, preemptions=engine.preemptions)
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
