@@ -1,0 +1,93 @@
+"""Load shapes: closed-loop concurrency and open-loop request rate.
+
+Closed loop: N workers, each sending its next request when its last one ends — the load
+vLLM's `--max-concurrency` applies. Open loop: arrivals on a schedule fixed in advance
+(Poisson or constant), independent of responses, so a slow server cannot slow the arrivals
+down and hide its queueing (coordinated omission).
+
+The first `warmup` requests of a level are sent but not recorded. A level ends after
+`requests` recorded requests, or once `duration_s` has passed (no new request is sent
+after it; those in flight finish or time out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from loadlens.runner.client import Record
+
+Send = Callable[[int], Awaitable[Record]]
+
+
+@dataclass(frozen=True)
+class Level:
+    mode: Literal["concurrency", "rate"]
+    value: float
+
+    @property
+    def key(self) -> str:
+        return f"{'c' if self.mode == 'concurrency' else 'r'}{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    requests: int | None = 200
+    duration_s: float | None = None
+    warmup: int = 0
+    arrival: Literal["poisson", "constant"] = "poisson"
+    seed: int = 0
+
+
+async def run_level(
+    send: Send, level: Level, plan: Plan, on_record: Callable[[Record], None] | None = None
+) -> list[Record]:
+    """Apply `level` until the plan says stop; return the recorded (post-warm-up) requests."""
+    limit = plan.warmup + plan.requests if plan.requests is not None else None
+    start = time.perf_counter()
+    deadline = start + plan.duration_s if plan.duration_s is not None else None
+    records: list[Record] = []
+
+    def keep(record: Record) -> None:
+        if record.seq >= plan.warmup:
+            records.append(record)
+            if on_record:
+                on_record(record)
+
+    def may_send(seq: int) -> bool:
+        if limit is not None and seq >= limit:
+            return False
+        return deadline is None or time.perf_counter() < deadline
+
+    if level.mode == "concurrency":
+        issued = 0
+
+        async def worker() -> None:
+            nonlocal issued
+            while may_send(issued):
+                seq, issued = issued, issued + 1
+                keep(await send(seq))
+
+        await asyncio.gather(*(worker() for _ in range(int(level.value))))
+    else:
+        rng = random.Random(plan.seed)
+        tasks: list[asyncio.Task[None]] = []
+        at, seq = start, 0
+
+        async def one(n: int) -> None:
+            keep(await send(n))
+
+        while may_send(seq):
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            tasks.append(asyncio.create_task(one(seq)))
+            seq += 1
+            gap = rng.expovariate(level.value) if plan.arrival == "poisson" else 1 / level.value
+            at += gap
+        await asyncio.gather(*tasks)
+    return sorted(records, key=lambda r: r.seq)

@@ -1,0 +1,218 @@
+"""A sweep: levels run one after another; each completed level is written (loadlens trace +
+server samples beside it) and ingested into the warehouse before the next starts, so an
+interrupted sweep keeps every completed level and `resume` picks up where it stopped.
+
+What is stored: the endpoint's URL, the model, the workload and the load plan. Never the
+API key or any header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from loadlens import api
+from loadlens.errors import ConfigError
+from loadlens.runner.client import Api, Record, make_client, send
+from loadlens.runner.loadgen import Level, Plan, run_level
+from loadlens.runner.scrape import Sampler
+from loadlens.runner.workloads import Workload
+from loadlens.sources import loadlens_native
+from loadlens.trace import RunMeta
+from loadlens.warehouse import Warehouse
+
+TOOL = "loadlens sweep"
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    model: str
+    api: Api = "chat"
+    api_key: str | None = field(default=None, repr=False)  # never stored
+    timeout_s: float = 600.0
+    ignore_eos: bool = True
+    metrics_urls: tuple[str, ...] = ()
+    use_nvml: bool = True
+
+
+@dataclass(frozen=True)
+class LevelOutcome:
+    level: Level
+    path: Path
+    records: int
+    errors: dict[str, int]
+    skipped: bool = False  # already done (resume)
+
+
+def level_path(out_dir: Path, deployment: str, level: Level) -> Path:
+    return out_dir / deployment / f"sweep-{level.key}.jsonl"
+
+
+def to_trace_frames(records: list[Record], level: Level) -> tuple[float, float, pl.DataFrame]:
+    """(window start, duration, request rows keyed by run_key) from client records."""
+    window_start = min(r.sent for r in records)
+    window_end = max((r.chunks[-1] if r.chunks else (r.ended or r.sent)) for r in records)
+    rows = []
+    for r in records:
+        status, error = r.status, r.error
+        if status == "ok" and not r.chunks:
+            status, error = "error", "no content streamed"
+        rows.append(
+            {
+                "run_key": level.key,
+                "seq": r.seq,
+                "start_s": r.sent - window_start,
+                "ttft_s": r.chunks[0] - r.sent if r.chunks else None,
+                "e2e_s": r.chunks[-1] - r.sent if status == "ok" else None,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "itl_s": [b - a for a, b in itertools.pairwise(r.chunks)],
+                "status": status,
+                "error": error,
+            }
+        )
+    return window_start, window_end - window_start, pl.DataFrame(rows)
+
+
+def error_kinds(records: list[Record]) -> dict[str, int]:
+    """Failures by kind: `timeout`, `HTTP 500`, `connection`, `stream ended early`, ..."""
+    kinds: dict[str, int] = {}
+    for r in records:
+        if r.status == "ok":
+            continue
+        kind = "timeout" if r.status == "timeout" else (r.error or "error").split(":")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+async def run_sweep(
+    target: Target,
+    workload: Workload,
+    levels: list[Level],
+    plan: Plan,
+    *,
+    deployment: str,
+    out_dir: Path,
+    warehouse: Warehouse,
+    resume: bool = False,
+    on_level_start: Callable[[Level], None] | None = None,
+    on_record: Callable[[Level, Record], None] | None = None,
+    on_level_done: Callable[[LevelOutcome], None] | None = None,
+) -> list[LevelOutcome]:
+    """Run every level, storing each as soon as it completes."""
+    outcomes: list[LevelOutcome] = []
+    client = make_client(target.base_url, target.api_key, target.timeout_s)
+    try:
+        for level in levels:
+            path = level_path(out_dir, deployment, level)
+            if path.exists():
+                if not resume:
+                    raise ConfigError(
+                        f"{path}: this level was already measured; pass --resume to keep it "
+                        "and run the rest, or choose another --out-dir"
+                    )
+                outcome = LevelOutcome(level, path, 0, {}, skipped=True)
+                api.ingest(warehouse, [path], deployment)  # no-op when already stored
+                outcomes.append(outcome)
+                if on_level_done:
+                    on_level_done(outcome)
+                continue
+            if on_level_start:
+                on_level_start(level)
+            records = await _measure(
+                client, target, workload, level, plan, path, deployment, warehouse, on_record
+            )
+            if not records:
+                continue
+            outcome = LevelOutcome(level, path, len(records), error_kinds(records))
+            outcomes.append(outcome)
+            if on_level_done:
+                on_level_done(outcome)
+    finally:
+        await client.close()
+    return outcomes
+
+
+async def _measure(
+    client: Any,
+    target: Target,
+    workload: Workload,
+    level: Level,
+    plan: Plan,
+    path: Path,
+    deployment: str,
+    warehouse: Warehouse,
+    on_record: Callable[[Level, Record], None] | None,
+) -> list[Record]:
+    """Run one level with the sampler alongside, then write and ingest it."""
+
+    async def send_one(seq: int) -> Record:
+        return await send(
+            client,
+            target.model,
+            workload.next(),
+            seq,
+            api=target.api,
+            timeout_s=target.timeout_s,
+            ignore_eos=target.ignore_eos,
+            request_id=f"loadlens-{level.key}-{seq}",
+        )
+
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    async with Sampler(list(target.metrics_urls), use_nvml=target.use_nvml) as sampler:
+        records = await run_level(
+            send_one, level, plan, (lambda r: on_record(level, r)) if on_record else None
+        )
+    if not records:
+        return records
+    window_start, duration, frame = to_trace_frames(records, level)
+    run = RunMeta(
+        run_key=level.key,
+        load_mode=level.mode,
+        load_value=level.value,
+        started_at=started_at,
+        duration_s=duration,
+        model=target.model,
+        workload={
+            **workload.description,
+            "plan": asdict(plan),
+            "api": target.api,
+            "endpoint": target.base_url,
+            "ignore_eos": target.ignore_eos,
+        },
+        num_requests=len(records),
+        num_errors=sum(r.status != "ok" for r in records),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_samples(path, sampler.samples, window_start)
+    loadlens_native.write(path, [run], frame, tool=TOOL)
+    api.ingest(warehouse, [path], deployment)
+    return records
+
+
+def _write_samples(
+    trace_path: Path, samples: list[tuple[float, str, float]], window_start: float
+) -> None:
+    """Server samples from the measured window on, beside the trace (a companion file)."""
+    lines = [
+        orjson.dumps({"t_s": round(t - window_start, 6), "signal": s, "value": v})
+        for t, s, v in samples
+        if t >= window_start
+    ]
+    companion = trace_path.with_name(trace_path.stem + ".metrics.jsonl")
+    if lines:
+        companion.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def sweep(*args: Any, **kwargs: Any) -> list[LevelOutcome]:
+    """Synchronous wrapper of `run_sweep` for the CLI and notebooks."""
+    return asyncio.run(run_sweep(*args, **kwargs))
