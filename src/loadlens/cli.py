@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -14,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loadlens import api
-from loadlens.config import Config, load_config, parse_slos
+from loadlens.config import Config, format_seconds, load_config, parse_slos
 from loadlens.errors import ConfigError, LoadlensError
 from loadlens.findings import format_load
 from loadlens.report.brief import build_brief
@@ -327,6 +330,288 @@ def demo(
         write_atomic(path, render(brief, analysis, fmt))
         out.print(f"wrote     {path}", highlight=False)
     out.print(f"\n[bold]Decision:[/] {brief.decision}", highlight=False)
+
+
+def _floats(spec: str | None, flag: str) -> list[float]:
+    if not spec:
+        return []
+    try:
+        values = [float(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} '{spec}': expected comma-separated numbers") from None
+    if any(v <= 0 for v in values):
+        raise ConfigError(f"{flag} '{spec}': every level must be positive")
+    return values
+
+
+@app.command()
+@handles_errors
+def sweep(
+    url: Annotated[
+        str | None, typer.Argument(help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name to request.")] = None,
+    deployment: Annotated[
+        str | None, typer.Option("--deployment", "-d", help="Name of what is measured.")
+    ] = None,
+    concurrency: Annotated[
+        str | None, typer.Option(help="Closed-loop levels, e.g. 1,5,20,40 (requests in flight).")
+    ] = None,
+    rate: Annotated[
+        str | None, typer.Option(help="Open-loop levels in requests/s, e.g. 1,2,4,8.")
+    ] = None,
+    requests: Annotated[int | None, typer.Option(help="Recorded requests per level.")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", help="Seconds per level (instead of, or as well as, --requests)."
+        ),
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(help="Requests per level sent first and not recorded.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Per-request timeout, seconds.")
+    ] = None,
+    input_tokens: Annotated[
+        str | None, typer.Option(help="Synthetic prompt length: N or MEAN:SD (default 512).")
+    ] = None,
+    output_tokens: Annotated[
+        str | None, typer.Option(help="max_tokens: N or MEAN:SD (default 256).")
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="Prompts from a JSONL file or a ShareGPT JSON instead.")
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="synthetic (default) or rag (4,096-token context, short answers)."),
+    ] = None,
+    api_kind: Annotated[
+        str | None, typer.Option("--api", help="chat (default) or completions.")
+    ] = None,
+    metrics_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Prometheus /metrics to sample every second (repeatable; vLLM, "
+            "SGLang, TGI, llama.cpp, DCGM exporter)."
+        ),
+    ] = None,
+    nvml: Annotated[
+        bool | None, typer.Option("--nvml/--no-nvml", help="Sample local GPUs through NVML.")
+    ] = None,
+    arrival: Annotated[
+        str | None, typer.Option(help="With --rate: poisson (default) or constant.")
+    ] = None,
+    ignore_eos: Annotated[
+        bool | None, typer.Option("--ignore-eos/--no-ignore-eos", help="Force output length.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="OPENAI_API_KEY", help="API key (never stored).", show_default=False),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Where level traces are written (runs/).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Keep levels already measured; run the rest.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for prompts and arrivals.")] = None,
+    db: DbOpt = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Measure an endpoint level by level, storing each level as soon as it completes.
+
+    Example: loadlens sweep http://127.0.0.1:8000/v1 --model m -d h100-vllm-tp1
+    --concurrency 1,5,20,40 --requests 200 --metrics-url http://127.0.0.1:8000/metrics
+    """
+    from loadlens.runner import workloads
+    from loadlens.runner.loadgen import Level, Plan
+    from loadlens.runner.sweep import Target, run_sweep
+
+    config = load_config(config_path)
+    c = config.sweep
+    url = url or c.url
+    model = model or c.model
+    if not url or not model or not deployment:
+        raise ConfigError("sweep needs a URL, --model and --deployment")
+    levels = [
+        Level("concurrency", v) for v in _floats(concurrency or c.concurrency, "--concurrency")
+    ]
+    levels += [Level("rate", v) for v in _floats(rate or c.rate, "--rate")]
+    if not levels:
+        raise ConfigError("give the levels to measure: --concurrency 1,5,20 and/or --rate 1,2,4")
+    n = requests or c.requests
+    plan = Plan(
+        requests=n if n or not (duration or c.duration_s) else None,
+        duration_s=duration or c.duration_s,
+        warmup=warmup if warmup is not None else c.warmup,
+        arrival=(arrival or c.arrival),  # type: ignore[arg-type]
+        seed=seed if seed is not None else c.seed,
+    )
+    if plan.requests is None and plan.duration_s is None:
+        plan = Plan(requests=200, warmup=plan.warmup, arrival=plan.arrival, seed=plan.seed)
+    prompt_file = prompts or (Path(c.prompts) if c.prompts else None)
+    if prompt_file:
+        workload = workloads.from_file(prompt_file, output_tokens, plan.seed)
+    elif (profile or c.profile) == "rag":
+        workload = workloads.rag(plan.seed)
+    else:
+        workload = workloads.synthetic(
+            input_tokens or c.input_tokens, output_tokens or c.output_tokens, plan.seed
+        )
+    target = Target(
+        base_url=url,
+        model=model,
+        api=(api_kind or c.api),  # type: ignore[arg-type]
+        api_key=api_key,
+        timeout_s=timeout or c.timeout_s,
+        ignore_eos=ignore_eos if ignore_eos is not None else c.ignore_eos,
+        metrics_urls=tuple(metrics_url or c.metrics_url),
+        use_nvml=nvml if nvml is not None else c.nvml,
+    )
+    live = _SweepProgress(plan)
+    done: list[Any] = []
+    with _warehouse(config, db) as wh, live.progress:
+        try:
+            asyncio.run(
+                run_sweep(
+                    target,
+                    workload,
+                    levels,
+                    plan,
+                    deployment=deployment,
+                    out_dir=out_dir or Path(c.out_dir),
+                    warehouse=wh,
+                    resume=resume,
+                    on_level_start=live.start,
+                    on_record=live.record,
+                    on_level_done=lambda o: (done.append(o), live.finish(o)),
+                )
+            )
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: {len(done)} completed level(s) are stored in {wh.path}; "
+                "rerun with --resume to measure the rest"
+            )
+            raise typer.Exit(130) from None
+        analysis = api.analyze(wh, [deployment], config.slos, config.confidence)
+    _print_levels(analysis)
+
+
+class _SweepProgress:
+    """A live line per level: requests done, errors, p95 E2E so far, output tokens/s."""
+
+    def __init__(self, plan: Any) -> None:
+        self.plan = plan
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:>10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        self.task: Any = None
+
+    def start(self, level: Any) -> None:
+        self.e2e: list[float] = []
+        self.errors = self.tokens = 0
+        self.t0 = time.perf_counter()
+        self.task = self.progress.add_task(level.key, total=self.plan.requests, stats="starting")
+
+    def record(self, level: Any, r: Any) -> None:
+        if r.status == "ok" and r.chunks:
+            self.e2e.append(r.chunks[-1] - r.sent)
+            self.tokens += r.output_tokens or 0
+        else:
+            self.errors += 1
+        ordered = sorted(self.e2e)
+        p95 = f"{ordered[int(0.95 * (len(ordered) - 1))]:.2f} s" if ordered else "–"
+        rate = self.tokens / max(1e-9, time.perf_counter() - self.t0)
+        self.progress.update(
+            self.task,
+            advance=1,
+            stats=f"errors {self.errors}  p95 E2E {p95}  {rate:,.0f} tok/s",
+        )
+
+    def finish(self, outcome: Any) -> None:
+        if outcome.skipped:
+            err.print(f"kept      {outcome.path} (measured before; --resume)")
+        elif outcome.errors:
+            kinds = ", ".join(f"{k}: {v}" for k, v in sorted(outcome.errors.items()))
+            err.print(f"{outcome.level.key}: {sum(outcome.errors.values())} failed ({kinds})")
+
+
+def _print_levels(analysis: api.Analysis) -> None:
+    table = Table(box=None, header_style="bold")
+    for col in ("load", "requests", "errors", "p95 TTFT", "p95 E2E", "output tok/s"):
+        table.add_column(col, justify="left" if col == "load" else "right")
+    for r in analysis.levels.iter_rows(named=True):
+        table.add_row(
+            format_load(r["load_mode"], r["load_value"]),
+            f"{r['n_requests']:,}",
+            f"{r['n_errors']}",
+            format_seconds(r.get("p95_ttft_s")),
+            format_seconds(r.get("p95_e2e_s")),
+            f"{r['output_throughput_tps'] or 0:,.0f}",
+        )
+    out.print(table)
+    for f in analysis.findings[:3]:
+        out.print(f"- {f.sentence}", highlight=False)
+
+
+@app.command("serve-sim")
+@handles_errors
+def serve_sim(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8000,
+    profile: Annotated[
+        str, typer.Option(help="Server model: h100-vllm-tp1, a100-vllm-tp1, or instant.")
+    ] = "h100-vllm-tp1",
+    step_ms: Annotated[
+        float, typer.Option(help="With --profile instant: ms per token step.")
+    ] = 20.0,
+    model: Annotated[str, typer.Option(help="Model name it answers as.")] = "loadlens-sim",
+    fail_rate: Annotated[float, typer.Option(help="Fraction of requests answered HTTP 500.")] = 0.0,
+    drop_rate: Annotated[
+        float, typer.Option(help="Fraction whose connection drops mid-stream.")
+    ] = 0.0,
+    stall_rate: Annotated[
+        float, typer.Option(help="Fraction that stall after the first token.")
+    ] = 0.0,
+    stall_s: Annotated[float, typer.Option(help="How long a stall lasts, seconds.")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Seed of the step noise and the faults.")] = 0,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Stop by itself after this many seconds.")
+    ] = None,
+) -> None:
+    """Serve the simulator as an OpenAI-compatible streaming endpoint on 127.0.0.1, with
+    vLLM's Prometheus metrics at /metrics — saturation to measure, without a GPU."""
+    from loadlens.serve_sim import Faults, SimServer, instant_profile, start
+    from loadlens.sim import PROFILES
+
+    if profile == "instant":
+        server_profile = instant_profile(step_ms / 1000)
+    elif profile in PROFILES:
+        server_profile = PROFILES[profile]
+    else:
+        raise ConfigError(f"--profile '{profile}': use {', '.join([*PROFILES, 'instant'])}")
+    faults = Faults(fail_rate, drop_rate, stall_rate, stall_s, seed)
+
+    async def main() -> None:
+        server = SimServer(server_profile, model=model, faults=faults, seed=seed)
+        runner, bound = await start(server, port)
+        print(
+            f"serving {model} ({server_profile.name}) on http://127.0.0.1:{bound}/v1 "
+            f"— metrics at http://127.0.0.1:{bound}/metrics",
+            flush=True,
+        )
+        try:
+            await asyncio.sleep(max_seconds if max_seconds is not None else float("inf"))
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
 
 
 def main() -> None:  # pragma: no cover

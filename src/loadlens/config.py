@@ -16,6 +16,11 @@ Every CLI flag has a config key (`loadlens.toml`, or `--config FILE`):
     out = "reports/brief.pdf"         # --out
     format = "pdf"                    # --format
 
+    [sweep]                           # loadlens sweep: every option, same names
+    concurrency = "1,5,20,40"
+    requests = 200
+    metrics_url = ["http://127.0.0.1:8000/metrics"]
+
     [deployments.h100-vllm-tp1]       # --deployment; attributes stored in the warehouse
     hardware = "1x H100 80GB"
     engine = "vLLM"
@@ -120,6 +125,32 @@ class ReportConfig(BaseModel):
     format: Literal["pdf", "html", "md", "json"] | None = None
 
 
+class SweepConfig(BaseModel):
+    """`loadlens sweep` options (the URL, model and deployment may be set here too)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    model: str | None = None
+    concurrency: str | None = None
+    rate: str | None = None
+    requests: int | None = Field(default=None, ge=1)
+    duration_s: float | None = Field(default=None, gt=0)
+    warmup: int = Field(default=0, ge=0)
+    timeout_s: float = Field(default=600.0, gt=0)
+    input_tokens: str = "512"
+    output_tokens: str = "256"
+    prompts: str | None = None
+    profile: Literal["synthetic", "rag"] = "synthetic"
+    api: Literal["chat", "completions"] = "chat"
+    metrics_url: list[str] = Field(default_factory=list)
+    nvml: bool = True
+    arrival: Literal["poisson", "constant"] = "poisson"
+    ignore_eos: bool = True
+    out_dir: str = "runs"
+    seed: int = 0
+
+
 class DeploymentConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -138,6 +169,7 @@ class Config(BaseModel):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
     deployments: dict[str, DeploymentConfig] = Field(default_factory=dict)
 
     @property

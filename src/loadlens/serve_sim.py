@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -139,19 +140,26 @@ class SimServer:
         return web.Response(body=generate_latest(registry), content_type="text/plain")
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        arrival = time.perf_counter()  # before reading the body: the request is here
         body = await _json(request)
         messages = body.get("messages") or []
         prompt = " ".join(str(m.get("content", "")) for m in messages if isinstance(m, dict))
-        return await self._serve(request, body, prompt, chat=True)
+        return await self._serve(request, body, prompt, arrival, chat=True)
 
     async def completions(self, request: web.Request) -> web.StreamResponse:
+        arrival = time.perf_counter()
         body = await _json(request)
-        return await self._serve(request, body, str(body.get("prompt", "")), chat=False)
+        return await self._serve(request, body, str(body.get("prompt", "")), arrival, chat=False)
 
     async def _serve(
-        self, request: web.Request, body: dict[str, Any], prompt: str, *, chat: bool
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        prompt: str,
+        arrival: float,
+        *,
+        chat: bool,
     ) -> web.StreamResponse:
-        arrival = time.perf_counter()
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         output_tokens = int(max_tokens) if max_tokens else DEFAULT_OUTPUT_TOKENS
         req = SimRequest(
@@ -164,6 +172,7 @@ class SimServer:
         fault = self._fault()
         record: dict[str, Any] = {
             "seq": req.seq,
+            "request_id": request.headers.get("X-Request-Id"),
             "arrival": arrival,
             "input_tokens": req.input_tokens,
             "output_tokens": req.output_tokens,
@@ -327,13 +336,13 @@ def _usage(req: SimRequest) -> dict[str, int]:
 
 
 def _sse(obj: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
         raise web.HTTPBadRequest(text="request body is not JSON") from None
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="request body must be a JSON object")

@@ -48,6 +48,31 @@ class ServerProfile:
     error_latency_s: float = 0.005  # how fast a failing request is answered
 
 
+# Named profiles: the demo data and `loadlens serve-sim --profile` use them.
+PROFILES = {
+    # Think Llama-3.1-8B on one H100: ~25k prefill tok/s, ~7 ms decode steps.
+    "h100-vllm-tp1": ServerProfile(
+        name="h100-vllm-tp1",
+        max_num_seqs=64,
+        kv_cache_tokens=120_000,
+        prefill_s_per_token=4.0e-5,
+        decode_step_base_s=0.0070,
+        decode_step_per_seq_s=0.00010,
+        decode_step_per_kv_token_s=5.0e-8,
+    ),
+    # Slower and smaller: KV room for ~40 sequences, so it preempts beyond that.
+    "a100-vllm-tp1": ServerProfile(
+        name="a100-vllm-tp1",
+        max_num_seqs=48,
+        kv_cache_tokens=30_000,
+        prefill_s_per_token=8.0e-5,
+        decode_step_base_s=0.0120,
+        decode_step_per_seq_s=0.00020,
+        decode_step_per_kv_token_s=1.0e-7,
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Workload:
     """Per-request prompt and output lengths (normal, clipped); output forced (ignore_eos)."""

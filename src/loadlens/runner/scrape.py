@@ -105,6 +105,8 @@ class Sampler:
 
     async def __aenter__(self) -> Sampler:
         if self.active:
+            timeout = aiohttp.ClientTimeout(total=max(0.5, self.period_s))
+            self._session = aiohttp.ClientSession(timeout=timeout)
             self._task = asyncio.create_task(self._loop())
         return self
 
@@ -113,21 +115,25 @@ class Sampler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            await self._sample()  # a closing sample: counters' totals for the level
+            await self._session.close()
+
+    async def _sample(self) -> None:
+        t = time.perf_counter()
+        for url in self.urls:
+            try:
+                async with self._session.get(url) as resp:
+                    resp.raise_for_status()
+                    signals = parse_metrics(await resp.text())
+            except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+                self.failures[url] = f"{type(e).__name__}: {e}"
+                continue
+            self.samples += [(t, s, v) for s, v in signals.items()]
+        if self.nvml is not None:
+            self.samples += [(t, s, v) for s, v in self.nvml().items()]
 
     async def _loop(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=max(0.5, self.period_s))
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while True:
-                started = t = time.perf_counter()
-                for url in self.urls:
-                    try:
-                        async with session.get(url) as resp:
-                            resp.raise_for_status()
-                            signals = parse_metrics(await resp.text())
-                    except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-                        self.failures[url] = f"{type(e).__name__}: {e}"
-                        continue
-                    self.samples += [(t, s, v) for s, v in signals.items()]
-                if self.nvml is not None:
-                    self.samples += [(t, s, v) for s, v in self.nvml().items()]
-                await asyncio.sleep(max(0.0, self.period_s - (time.perf_counter() - started)))
+        while True:
+            started = time.perf_counter()
+            await self._sample()
+            await asyncio.sleep(max(0.0, self.period_s - (time.perf_counter() - started)))

@@ -21,7 +21,7 @@ import polars as pl
 
 from loadlens import api
 from loadlens.errors import ConfigError
-from loadlens.runner.client import Api, Record, make_client, send
+from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.scrape import Sampler
 from loadlens.runner.workloads import Workload
@@ -110,7 +110,7 @@ async def run_sweep(
 ) -> list[LevelOutcome]:
     """Run every level, storing each as soon as it completes."""
     outcomes: list[LevelOutcome] = []
-    client = make_client(target.base_url, target.api_key, target.timeout_s)
+    client = Client(target.base_url, target.api_key, target.timeout_s)
     try:
         for level in levels:
             path = level_path(out_dir, deployment, level)

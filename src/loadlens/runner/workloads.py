@@ -67,14 +67,24 @@ class Workload:
         self.rng = random.Random(seed)
         self.description = description or {}
         self._next = 0
+        # Drawn now, before any level starts, so no level pays for it.
+        self._text = [] if prompts else self._words(max(4 * int(input_len.mean), 65_536))
+
+    def _words(self, n: int) -> list[str]:
+        return [self.rng.choice(WORDS) for _ in range(n)]
 
     def next(self) -> Prompt:
         if self.prompts:
             prompt = self.prompts[self._next % len(self.prompts)]
             self._next += 1
             return prompt
-        words = self.input_len.draw(self.rng)
-        text = " ".join(self.rng.choice(WORDS) for _ in range(words))
+        n = self.input_len.draw(self.rng)
+        # A slice of one long random text: a fresh prompt costs microseconds, not a
+        # millisecond of random draws on the event loop that is timing other streams.
+        if len(self._text) < n:  # a rare, very long prompt
+            self._text = self._words(4 * n)
+        start = self.rng.randrange(len(self._text) - n + 1)
+        text = " ".join(self._text[start : start + n])
         return Prompt([{"role": "user", "content": text}], self.output_len.draw(self.rng))
 
 
