@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_SRC := src tests bench sample_data
 
-.PHONY: install demo test lint bench sample-data clean
+.PHONY: install demo test lint bench bench-ingest bench-runner sample-data clean
 
 install: $(STAMP)
 
@@ -26,8 +26,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(PY_SRC)
 	$(BIN)/ruff format --check $(PY_SRC)
 
-bench: $(STAMP)  ## ingest + report a generated 1,000,000-request trace; prints ratios
+bench: bench-ingest bench-runner  ## both benchmarks below
+
+bench-ingest: $(STAMP)  ## ingest + report a generated 1,000,000-request trace; prints ratios
 	$(BIN)/python bench/run.py
+
+bench-runner: $(STAMP)  ## the sweep runner against serve-sim, up to 1,000 streams
+	$(BIN)/python bench/runner.py
 
 sample-data: $(STAMP)  ## regenerate sample_data/ (deterministic)
 	$(BIN)/python sample_data/generate.py

@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from loadlens.sim import ServerProfile, Workload, simulate, to_vllm_result  # noqa: E402
+from loadlens.sim import PROFILES, Workload, simulate, to_vllm_result  # noqa: E402
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 LEVELS = (1, 5, 10, 20, 40, 60, 80)
@@ -22,28 +22,6 @@ REQUESTS_PER_LEVEL = 200
 WORKLOAD = Workload(
     input_tokens_mean=512, input_tokens_sd=128, output_tokens_mean=256, output_tokens_sd=64
 )
-PROFILES = {
-    # Think Llama-3.1-8B on one H100: ~25k prefill tok/s, ~7 ms decode steps.
-    "h100-vllm-tp1": ServerProfile(
-        name="h100-vllm-tp1",
-        max_num_seqs=64,
-        kv_cache_tokens=120_000,
-        prefill_s_per_token=4.0e-5,
-        decode_step_base_s=0.0070,
-        decode_step_per_seq_s=0.00010,
-        decode_step_per_kv_token_s=5.0e-8,
-    ),
-    # Slower and smaller: KV room for ~40 sequences, so it preempts beyond that.
-    "a100-vllm-tp1": ServerProfile(
-        name="a100-vllm-tp1",
-        max_num_seqs=48,
-        kv_cache_tokens=30_000,
-        prefill_s_per_token=8.0e-5,
-        decode_step_base_s=0.0120,
-        decode_step_per_seq_s=0.00020,
-        decode_step_per_kv_token_s=1.0e-7,
-    ),
-}
 
 
 def main() -> None:

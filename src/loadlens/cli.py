@@ -535,6 +535,12 @@ class _SweepProgress:
         )
 
     def finish(self, outcome: Any) -> None:
+        for url, problem in outcome.scrape_failures.items():
+            err.print(
+                f"[yellow]warning:[/] {url} could not be scraped ({problem}); "
+                "its signals are missing for this level, not zero",
+                highlight=False,
+            )
         if outcome.skipped:
             err.print(f"kept      {outcome.path} (measured before; --resume)")
         elif outcome.errors:

@@ -51,6 +51,7 @@ class LevelOutcome:
     records: int
     errors: dict[str, int]
     skipped: bool = False  # already done (resume)
+    scrape_failures: dict[str, str] = field(default_factory=dict)  # url -> last error
 
 
 def level_path(out_dir: Path, deployment: str, level: Level) -> Path:
@@ -128,12 +129,14 @@ async def run_sweep(
                 continue
             if on_level_start:
                 on_level_start(level)
-            records = await _measure(
+            records, failures = await _measure(
                 client, target, workload, level, plan, path, deployment, warehouse, on_record
             )
             if not records:
                 continue
-            outcome = LevelOutcome(level, path, len(records), error_kinds(records))
+            outcome = LevelOutcome(
+                level, path, len(records), error_kinds(records), scrape_failures=failures
+            )
             outcomes.append(outcome)
             if on_level_done:
                 on_level_done(outcome)
@@ -152,7 +155,7 @@ async def _measure(
     deployment: str,
     warehouse: Warehouse,
     on_record: Callable[[Level, Record], None] | None,
-) -> list[Record]:
+) -> tuple[list[Record], dict[str, str]]:
     """Run one level with the sampler alongside, then write and ingest it."""
 
     async def send_one(seq: int) -> Record:
@@ -173,7 +176,7 @@ async def _measure(
             send_one, level, plan, (lambda r: on_record(level, r)) if on_record else None
         )
     if not records:
-        return records
+        return records, sampler.failures
     window_start, duration, frame = to_trace_frames(records, level)
     run = RunMeta(
         run_key=level.key,
@@ -196,7 +199,7 @@ async def _measure(
     _write_samples(path, sampler.samples, window_start)
     loadlens_native.write(path, [run], frame, tool=TOOL)
     api.ingest(warehouse, [path], deployment)
-    return records
+    return records, sampler.failures
 
 
 def _write_samples(
