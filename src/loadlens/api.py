@@ -18,7 +18,19 @@ import polars as pl
 
 from loadlens import sources
 from loadlens.analysis.levels import levels as level_metrics
-from loadlens.analysis.saturation import Plateau, SloBoundary, slo_boundary, throughput_plateaus
+from loadlens.analysis.saturation import (
+    Knee,
+    OperatingZone,
+    Plateau,
+    SloBoundary,
+    UslFit,
+    fit_usl,
+    latency_knee,
+    max_load_within_slos,
+    operating_zones,
+    slo_boundary,
+    throughput_plateaus,
+)
 from loadlens.config import SLO
 from loadlens.errors import WarehouseError
 from loadlens.findings import Finding, build_findings
@@ -72,6 +84,9 @@ class Analysis:
     levels: pl.DataFrame
     boundaries: list[SloBoundary]
     plateaus: list[Plateau]
+    usl: list[UslFit]
+    knees: list[Knee]
+    zones: list[OperatingZone]
     findings: list[Finding]
 
 
@@ -80,6 +95,7 @@ def analyze(
     deployments: list[str] | None = None,
     slos: tuple[SLO, ...] = (),
     confidence: float = 0.95,
+    headroom: float = 0.8,
 ) -> Analysis:
     """Run the models over the warehouse's runs of `deployments` (all when None)."""
     runs = wh.runs(deployments)
@@ -94,6 +110,9 @@ def analyze(
     levels = level_metrics(runs, wh.requests(ids), wh.run_stats(ids), slos, confidence)
     boundaries = [b for slo in slos for b in slo_boundary(levels, slo)]
     plateaus = throughput_plateaus(levels)
+    usl = fit_usl(levels)
+    knees = latency_knee(levels)
+    zones = operating_zones(list(max_load_within_slos(boundaries).values()), knees, headroom)
     deployment_rows = wh.deployments().filter(
         pl.col("deployment").is_in(runs["deployment"].unique().to_list())
     )
@@ -104,5 +123,8 @@ def analyze(
         levels=levels,
         boundaries=boundaries,
         plateaus=plateaus,
-        findings=build_findings(levels, boundaries, plateaus, slos),
+        usl=usl,
+        knees=knees,
+        zones=zones,
+        findings=build_findings(levels, boundaries, plateaus, slos, usl, zones),
     )

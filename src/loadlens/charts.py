@@ -6,6 +6,7 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
+from loadlens.analysis.saturation import UslFit
 from loadlens.config import METRIC_LABELS, SLO
 
 WIDTH, HEIGHT = 300, 210
@@ -91,7 +92,8 @@ def slo_chart(levels: pl.DataFrame, slos: tuple[SLO, ...]) -> str:
     return to_svg(_config(alt.hconcat(*panels).resolve_scale(y="independent")))
 
 
-def throughput_chart(levels: pl.DataFrame) -> str:
+def throughput_chart(levels: pl.DataFrame, usl: list[UslFit] = ()) -> str:  # type: ignore[assignment]
+    """Output tokens/s and completed requests/s vs. load; the USL fit dashed on the latter."""
     data = levels.filter(
         pl.col("load_value").is_not_null() & pl.col("output_throughput_tps").is_not_null()
     ).select("deployment", "load_value", "output_throughput_tps", "request_throughput_rps")
@@ -104,15 +106,25 @@ def throughput_chart(levels: pl.DataFrame) -> str:
         )
         .properties(width=WIDTH, height=HEIGHT, title="Output throughput vs. load")
     )
-    requests = (
-        base.mark_line(point=True, strokeWidth=2)
-        .encode(
-            x=x,
-            y=alt.Y("request_throughput_rps:Q", title="Completed requests/s"),
-            color=_color(levels),
-        )
-        .properties(width=WIDTH, height=HEIGHT, title="Request throughput vs. load")
+    measured = base.mark_line(point=True, strokeWidth=2).encode(
+        x=x,
+        y=alt.Y("request_throughput_rps:Q", title="Completed requests/s"),
+        color=_color(levels),
     )
+    curve = [
+        {"deployment": f.deployment, "load_value": n, "usl": f.throughput(n)}
+        for f in usl
+        for n in (f.max_load_measured * i / 60 for i in range(1, 61))
+    ]
+    layers: list[alt.Chart] = [measured]
+    if curve:
+        layers.append(
+            alt.Chart(alt.Data(values=curve))
+            .mark_line(strokeDash=[4, 3], strokeWidth=1.5, opacity=0.8)
+            .encode(x=x, y="usl:Q", color=_color(levels))
+        )
+    title = "Request throughput vs. load" + (" (dashed: USL fit)" if curve else "")
+    requests = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=title)
     return to_svg(_config(alt.hconcat(tokens, requests)))
 
 

@@ -6,17 +6,27 @@ A finding never states a number it does not carry in `evidence`, and says how su
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from loadlens.analysis.saturation import Level, Plateau, SloBoundary, max_load_within_slos
+from loadlens.analysis.saturation import (
+    Level,
+    OperatingZone,
+    Plateau,
+    SloBoundary,
+    UslFit,
+    max_load_within_slos,
+)
 from loadlens.config import SLO, format_seconds
 
 Kind = Literal[
     "capacity",
+    "operating_zone",
     "slo_breach",
+    "scalability",
     "throughput_plateau",
     "sample_size",
     "errors",
@@ -339,16 +349,83 @@ def summary_only_findings(levels: pl.DataFrame) -> list[Finding]:
     return out
 
 
+def zone_finding(z: OperatingZone) -> Finding:
+    parts = []
+    if z.knee is not None:
+        parts.append(f"its latency knee ({z.knee:g}, where latency turns steep)")
+    if z.slo_limit is not None:
+        parts.append(f"its SLO limit (about {approx(z.load_mode, z.slo_limit):g})")
+    basis = (
+        f"{z.headroom:.0%} of the lower of {' and '.join(parts)}"
+        if parts
+        else f"{z.headroom:.0%} of the highest load measured, where no limit was reached"
+    )
+    sentence = (
+        f"Stable operating zone of {z.deployment}: up to "
+        f"{format_load(z.load_mode, approx(z.load_mode, z.max_load))} per replica — {basis}."
+    )
+    return Finding(
+        kind="operating_zone",
+        severity="info",
+        deployment=z.deployment,
+        sentence=sentence,
+        evidence={
+            "max_load": z.max_load,
+            "knee": z.knee,
+            "slo_limit": z.slo_limit,
+            "headroom": z.headroom,
+            "bound_by": z.bound_by,
+        },
+        confidence="inherits the SLO limit's range; the knee is a measured level, not interpolated",
+    )
+
+
+def usl_finding(f: UslFit) -> Finding:
+    peak = f.peak_concurrency
+    if math.isinf(peak):
+        where = "shows no coherency cost: throughput would keep rising, ever more slowly"
+    elif peak > f.max_load_measured:
+        where = (
+            f"would peak near concurrency {peak:.0f}, beyond the {f.max_load_measured:g} measured"
+        )
+    else:
+        where = f"peaks near concurrency {peak:.0f}; past it, more load lowers throughput"
+    sentence = (
+        f"Throughput of {f.deployment} follows the Universal Scalability Law "
+        f"(R² {f.r2:.3f} over {f.n_points} levels; contention σ = {f.sigma:.3f}, coherency "
+        f"κ = {f.kappa:.2g}): it {where}."
+    )
+    return Finding(
+        kind="scalability",
+        severity="info",
+        deployment=f.deployment,
+        sentence=sentence,
+        evidence={
+            "lambda_rps": f.lam,
+            "sigma": f.sigma,
+            "kappa": f.kappa,
+            "r2": f.r2,
+            "peak_concurrency": None if math.isinf(peak) else peak,
+        },
+        confidence=f"least-squares fit to {f.n_points} levels; extrapolation past "
+        f"{f.max_load_measured:g} is a model, not a measurement",
+    )
+
+
 def build_findings(
     levels: pl.DataFrame,
     boundaries: list[SloBoundary],
     plateaus: list[Plateau],
     slos: tuple[SLO, ...],
+    usl: list[UslFit] = (),  # type: ignore[assignment]
+    zones: list[OperatingZone] = (),  # type: ignore[assignment]
 ) -> list[Finding]:
-    """All findings, most severe first, capacity first within a deployment."""
+    """All findings, in the order of Kind: capacity first, caveats last."""
     found: list[Finding] = [
         capacity_finding(b, slos) for b in max_load_within_slos(boundaries).values()
     ]
+    found += [zone_finding(z) for z in zones]
+    found += [usl_finding(f) for f in usl if f.r2 >= 0.9]
     found += [f for b in boundaries if (f := breach_finding(b)) is not None]
     found += [plateau_finding(p) for p in plateaus]
     found += error_findings(levels)

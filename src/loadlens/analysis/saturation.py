@@ -9,6 +9,7 @@ gives the pessimistic boundary, the lower bounds the optimistic one.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import polars as pl
@@ -170,3 +171,172 @@ def throughput_plateaus(
                 out.append(Plateau(str(deployment), str(mode), base_load, load, base_tps, tps))
                 break
     return out
+
+
+@dataclass(frozen=True)
+class UslFit:
+    """Universal Scalability Law: X(N) = λN / (1 + σ(N−1) + κN(N−1))  (Gunther, 2007).
+
+    λ: throughput of one unit of concurrency; σ: contention (serialised fraction);
+    κ: coherency cost (crosstalk that makes throughput fall past the peak).
+    """
+
+    deployment: str
+    lam: float
+    sigma: float
+    kappa: float
+    r2: float
+    n_points: int
+    max_load_measured: float
+
+    @property
+    def peak_concurrency(self) -> float:
+        """N* = √((1−σ)/κ): where throughput peaks (∞ without coherency cost)."""
+        return math.sqrt((1 - self.sigma) / self.kappa) if self.kappa > 0 else math.inf
+
+    def throughput(self, n: float) -> float:
+        return self.lam * n / (1 + self.sigma * (n - 1) + self.kappa * n * (n - 1))
+
+
+def _usl_given_lambda(points: list[tuple[float, float]], lam: float) -> tuple[float, float, float]:
+    """σ, κ ≥ 0 by least squares on the linearised law N·λ/X − 1 = σ(N−1) + κN(N−1),
+    then the squared error of the fit in throughput space."""
+    rows = [(n - 1, n * (n - 1), n * lam / x - 1) for n, x in points]
+    saa = sum(a * a for a, _, _ in rows)
+    sab = sum(a * b for a, b, _ in rows)
+    sbb = sum(b * b for _, b, _ in rows)
+    say = sum(a * y for a, _, y in rows)
+    sby = sum(b * y for _, b, y in rows)
+    det = saa * sbb - sab * sab
+    sigma, kappa = (
+        ((say * sbb - sby * sab) / det, (sby * saa - say * sab) / det) if det > 0 else (0.0, 0.0)
+    )
+    if sigma < 0 or kappa < 0:  # project onto the feasible edge, refit the other
+        sigma = max(0.0, say / saa) if saa > 0 and kappa <= 0 else 0.0
+        kappa = 0.0 if sigma > 0 else max(0.0, sby / sbb) if sbb > 0 else 0.0
+    sse = sum((x - lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))) ** 2 for n, x in points)
+    return sigma, kappa, sse
+
+
+def fit_usl(levels: pl.DataFrame, column: str = "request_throughput_rps") -> list[UslFit]:
+    """Fit the USL to throughput vs. concurrency, per deployment (closed-loop runs only).
+
+    λ is found by golden-section search (σ and κ are linear given λ), bracketed by the
+    best per-unit throughput measured: λ ≥ max X(N)/N can only be exceeded by noise.
+    """
+    out = []
+    measured = levels.filter(
+        (pl.col("load_mode") == "concurrency")
+        & pl.col("load_value").is_not_null()
+        & (pl.col(column) > 0)
+    )
+    for (deployment,), group in measured.group_by("deployment", maintain_order=True):
+        points = sorted(zip(group["load_value"], group[column], strict=True))
+        if len(points) < 3:
+            continue
+        per_unit = max(x / n for n, x in points)
+        lo, hi = per_unit * 0.5, per_unit * 2.0
+        golden = (math.sqrt(5) - 1) / 2
+        for _ in range(80):
+            a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+            if _usl_given_lambda(points, a)[2] < _usl_given_lambda(points, b)[2]:
+                hi = b
+            else:
+                lo = a
+        lam = (lo + hi) / 2
+        sigma, kappa, sse = _usl_given_lambda(points, lam)
+        mean = sum(x for _, x in points) / len(points)
+        sst = sum((x - mean) ** 2 for _, x in points)
+        out.append(
+            UslFit(
+                deployment=str(deployment),
+                lam=lam,
+                sigma=sigma,
+                kappa=kappa,
+                r2=1 - sse / sst if sst > 0 else 1.0,
+                n_points=len(points),
+                max_load_measured=points[-1][0],
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Knee:
+    deployment: str
+    load_mode: str
+    load: float
+    value: float
+    metric: str
+
+
+KNEE_MIN_GAP = 0.1  # of the scaled range: smaller bends are noise, not a knee
+
+
+def latency_knee(
+    levels: pl.DataFrame, columns: tuple[str, ...] = ("p95_ttft_s", "p95_e2e_s")
+) -> list[Knee]:
+    """Kneedle (Satopää et al., 2011) on convex, increasing latency curves: the measured
+    level farthest below the chord from the lightest to the heaviest load, both axes
+    scaled to [0, 1] — where latency turns from flat to steep. A bend smaller than
+    KNEE_MIN_GAP is no knee. Per deployment, the earliest knee over `columns` (TTFT bends
+    first when queueing starts)."""
+    knees: dict[tuple[str, str], Knee] = {}
+    for column in columns:
+        if column not in levels.columns:
+            continue
+        measured = levels.filter(pl.col("load_value").is_not_null() & pl.col(column).is_not_null())
+        for (deployment, mode), group in measured.group_by(
+            "deployment", "load_mode", maintain_order=True
+        ):
+            points = sorted(zip(group["load_value"], group[column], strict=True))
+            if len(points) < 3:
+                continue
+            (x0, y0), (x1, y1) = points[0], points[-1]
+            if x1 == x0 or y1 <= y0:
+                continue  # flat or falling latency: no knee to find
+            gaps = [((x - x0) / (x1 - x0)) - ((y - y0) / (y1 - y0)) for x, y in points]
+            best = max(range(len(points)), key=lambda i: gaps[i])
+            if gaps[best] < KNEE_MIN_GAP:
+                continue
+            key = (str(deployment), str(mode))
+            if key not in knees or points[best][0] < knees[key].load:
+                knees[key] = Knee(key[0], key[1], points[best][0], points[best][1], column)
+    return list(knees.values())
+
+
+@dataclass(frozen=True)
+class OperatingZone:
+    """Loads at which to run: below both the SLO limit and the knee, with headroom."""
+
+    deployment: str
+    load_mode: str
+    max_load: float
+    slo_limit: float | None  # interpolated SLO boundary (None: never breached)
+    knee: float | None
+    headroom: float
+
+    @property
+    def bound_by(self) -> str:
+        if self.knee is not None and (self.slo_limit is None or self.knee < self.slo_limit):
+            return "knee"
+        return "slo"
+
+
+def operating_zones(
+    binding: list[SloBoundary], knees: list[Knee], headroom: float = 0.8
+) -> list[OperatingZone]:
+    """Per deployment: headroom × the lower of the SLO limit and the latency knee."""
+    by_key = {(k.deployment, k.load_mode): k.load for k in knees}
+    zones = []
+    for b in binding:
+        if b.status == "breached_at_lowest":
+            continue
+        limit = b.boundary_load if b.status == "crossed" else None
+        knee = by_key.get((b.deployment, b.load_mode))
+        candidates = [v for v in (limit, knee) if v is not None]
+        ceiling = min(candidates) if candidates else b.max_load_measured
+        zones.append(
+            OperatingZone(b.deployment, b.load_mode, headroom * ceiling, limit, knee, headroom)
+        )
+    return zones

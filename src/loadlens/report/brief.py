@@ -15,7 +15,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from loadlens import __version__, charts
-from loadlens.analysis.saturation import SloBoundary, max_load_within_slos
+from loadlens.analysis.saturation import OperatingZone, SloBoundary, max_load_within_slos
 from loadlens.api import Analysis
 from loadlens.config import format_seconds
 from loadlens.findings import Finding, approx, boundary_range, format_load
@@ -101,6 +101,21 @@ def decision(binding: list[SloBoundary]) -> str:
     )
 
 
+def zone_sentence(zones: list[OperatingZone]) -> str:
+    """Where to plan capacity: the stable operating zones, best first."""
+    if not zones:
+        return ""
+    ranked = sorted(zones, key=lambda z: z.max_load, reverse=True)
+    listed = "; ".join(
+        f"{format_load(z.load_mode, approx(z.load_mode, z.max_load))} on {z.deployment}"
+        for z in ranked
+    )
+    return (
+        f" Plan capacity on the stable zones ({ranked[0].headroom:.0%} of the lower of SLO "
+        f"limit and latency knee): up to {listed}."
+    )
+
+
 def _fmt_num(value: float | None, spec: str = ",.0f") -> str:
     return (
         "–"
@@ -122,12 +137,21 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
             interp = f"> {b.max_load_measured:g}"
         else:
             interp = "< lowest measured"
+        zone = next(
+            (
+                z
+                for z in analysis.zones
+                if (z.deployment, z.load_mode) == (b.deployment, b.load_mode)
+            ),
+            None,
+        )
         at_cap = lv.filter(pl.col("load_value") == b.last_ok.load) if b.last_ok else lv.clear()
         rows.append(
             {
                 "deployment": b.deployment,
                 "last_ok": f"{b.last_ok.load:g}" if b.last_ok else "none",
                 "boundary": interp,
+                "zone": f"≤ {approx(b.load_mode, zone.max_load):g}" if zone else "–",
                 "binding_slo": str(b.slo),
                 "value_at_last_ok": (format_seconds(b.last_ok.value) if b.last_ok else "–"),
                 "peak_tps": f"{_fmt_num(peak['output_throughput_tps'])} at {peak['load_value']:g}",
@@ -202,7 +226,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         lv = analysis.levels
         chart_svgs = {
             "slo": charts.slo_chart(lv, analysis.slos),
-            "throughput": charts.throughput_chart(lv),
+            "throughput": charts.throughput_chart(lv, analysis.usl),
             "ttft": charts.percentile_chart(lv, "ttft_s"),
             "tpot": charts.percentile_chart(lv, "tpot_s"),
         }
@@ -216,7 +240,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         slos=[str(s) for s in analysis.slos],
-        decision=decision(binding),
+        decision=decision(binding) + zone_sentence(analysis.zones),
         simulated=_is_simulated(analysis),
         key_numbers=key_numbers(analysis, binding),
         findings=analysis.findings,
