@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from loadlens import sources
+from loadlens.analysis.cost import Cost, HostedPrice, Prices, UserProfile, cost_at_zone
 from loadlens.analysis.levels import levels as level_metrics
 from loadlens.analysis.saturation import (
     Knee,
@@ -31,7 +32,7 @@ from loadlens.analysis.saturation import (
     slo_boundary,
     throughput_plateaus,
 )
-from loadlens.config import SLO
+from loadlens.config import SLO, Config
 from loadlens.errors import WarehouseError
 from loadlens.findings import Finding, build_findings
 from loadlens.trace import Trace
@@ -75,6 +76,44 @@ def ingest(
 
 
 @dataclass(frozen=True)
+class Economics:
+    """Prices per deployment, the user profile, and optionally a hosted API to compare."""
+
+    prices: dict[str, Prices]
+    profile: UserProfile
+    hosted: HostedPrice | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, deployments: pl.DataFrame) -> Economics | None:
+        """From [cost], [users] and [deployments.X]; None when no GPU price is known."""
+        prices = {}
+        for row in deployments.iter_rows(named=True):
+            name = row["deployment"]
+            dep = config.deployments.get(name)
+            hourly = (dep.gpu_hour_usd if dep else None) or config.cost.gpu_hour_usd
+            gpus = (dep.gpus_per_replica if dep else None) or row["gpus_per_replica"] or 1
+            if hourly:
+                prices[name] = Prices(hourly, gpus)
+        if not prices:
+            return None
+        u, c = config.users, config.cost
+        hosted = (
+            HostedPrice(c.hosted_input_usd_per_1m, c.hosted_output_usd_per_1m)
+            if c.hosted_input_usd_per_1m is not None and c.hosted_output_usd_per_1m is not None
+            else None
+        )
+        profile = UserProfile(
+            u.count,
+            u.requests_per_day,
+            u.active_hours,
+            u.peak_factor,
+            u.input_tokens,
+            u.output_tokens,
+        )
+        return cls(prices, profile, hosted)
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the models say about a set of deployments, ready for findings and briefs."""
 
@@ -87,6 +126,8 @@ class Analysis:
     usl: list[UslFit]
     knees: list[Knee]
     zones: list[OperatingZone]
+    costs: list[Cost]
+    economics: Economics | None
     findings: list[Finding]
 
 
@@ -96,6 +137,7 @@ def analyze(
     slos: tuple[SLO, ...] = (),
     confidence: float = 0.95,
     headroom: float = 0.8,
+    config: Config | None = None,
 ) -> Analysis:
     """Run the models over the warehouse's runs of `deployments` (all when None)."""
     runs = wh.runs(deployments)
@@ -116,6 +158,19 @@ def analyze(
     deployment_rows = wh.deployments().filter(
         pl.col("deployment").is_in(runs["deployment"].unique().to_list())
     )
+    economics = Economics.from_config(config, deployment_rows) if config else None
+    costs = [
+        c
+        for z in zones
+        if economics
+        and z.deployment in economics.prices
+        and (
+            c := cost_at_zone(
+                levels, z, economics.prices[z.deployment], economics.profile, economics.hosted
+            )
+        )
+        is not None
+    ]
     return Analysis(
         slos=slos,
         runs=runs,
@@ -126,5 +181,7 @@ def analyze(
         usl=usl,
         knees=knees,
         zones=zones,
-        findings=build_findings(levels, boundaries, plateaus, slos, usl, zones),
+        costs=costs,
+        economics=economics,
+        findings=build_findings(levels, boundaries, plateaus, slos, usl, zones, costs),
     )

@@ -222,7 +222,9 @@ def _analysis(
 ) -> api.Analysis:
     slos = parse_slos(slo) if slo else config.slos
     with _warehouse(config, db, read_only=True) as wh:
-        return api.analyze(wh, deployment or None, slos, confidence or config.confidence)
+        return api.analyze(
+            wh, deployment or None, slos, confidence or config.confidence, config.headroom, config
+        )
 
 
 ConfidenceOpt = Annotated[
@@ -323,7 +325,14 @@ def demo(
             )
             n = sum(o.requests for o in result.outcomes)
             out.print(f"ingested  {folder}  ({len(result.outcomes)} files, {n:,} requests)")
-        analysis = api.analyze(wh, None, parse_slos(slo) if slo else config.slos, config.confidence)
+        analysis = api.analyze(
+            wh,
+            None,
+            parse_slos(slo) if slo else config.slos,
+            config.confidence,
+            config.headroom,
+            config,
+        )
     brief = build_brief(analysis)
     for fmt in ("pdf", "html", "md"):
         path = out_dir / f"demo-brief.{fmt}"
@@ -494,7 +503,9 @@ def sweep(
                 "rerun with --resume to measure the rest"
             )
             raise typer.Exit(130) from None
-        analysis = api.analyze(wh, [deployment], config.slos, config.confidence)
+        analysis = api.analyze(
+            wh, [deployment], config.slos, config.confidence, config.headroom, config
+        )
     _print_levels(analysis)
 
 

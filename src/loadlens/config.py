@@ -5,6 +5,7 @@ Every CLI flag has a config key (`loadlens.toml`, or `--config FILE`):
     db = "loadlens.duckdb"            # --db
     slo = "p95_e2e<10s,p95_ttft<2s"   # --slo
     confidence = 0.95                 # --confidence
+    headroom = 0.8                    # stable zone = headroom x min(SLO limit, latency knee)
 
     [ingest]
     format = "vllm"                   # --format
@@ -20,6 +21,17 @@ Every CLI flag has a config key (`loadlens.toml`, or `--config FILE`):
     concurrency = "1,5,20,40"
     requests = 200
     metrics_url = ["http://127.0.0.1:8000/metrics"]
+
+    [cost]                            # $ per 1M tokens, per request, per user
+    gpu_hour_usd = 2.5
+    hosted_input_usd_per_1m = 0.2     # optional: break-even against a hosted API
+    hosted_output_usd_per_1m = 0.6
+
+    [users]                           # the user profile costs are computed for
+    count = 10000
+    requests_per_day = 20
+    active_hours = 8
+    peak_factor = 2.0
 
     [deployments.h100-vllm-tp1]       # --deployment; attributes stored in the warehouse
     hardware = "1x H100 80GB"
@@ -159,6 +171,31 @@ class DeploymentConfig(BaseModel):
     engine_version: str | None = None
     hardware: str | None = None
     gpus_per_replica: int | None = Field(default=None, ge=1)
+    gpu_hour_usd: float | None = Field(default=None, gt=0)  # overrides [cost]
+
+
+class CostConfig(BaseModel):
+    """Prices for the cost model; without gpu_hour_usd (here or per deployment) the brief
+    has no cost section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gpu_hour_usd: float | None = Field(default=None, gt=0)
+    hosted_input_usd_per_1m: float | None = Field(default=None, ge=0)
+    hosted_output_usd_per_1m: float | None = Field(default=None, ge=0)
+
+
+class UsersConfig(BaseModel):
+    """Who will use the deployment: the profile cost per user is computed for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(default=1000, ge=1)
+    requests_per_day: float = Field(default=20, gt=0)
+    active_hours: float = Field(default=8, gt=0, le=24)
+    peak_factor: float = Field(default=2.0, ge=1)
+    input_tokens: float | None = Field(default=None, gt=0)
+    output_tokens: float | None = Field(default=None, gt=0)
 
 
 class Config(BaseModel):
@@ -167,9 +204,12 @@ class Config(BaseModel):
     db: str | None = None
     slo: str = DEFAULT_SLO
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    headroom: float = Field(default=0.8, gt=0, le=1)  # stable zone: of min(SLO limit, knee)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
+    cost: CostConfig = Field(default_factory=CostConfig)
+    users: UsersConfig = Field(default_factory=UsersConfig)
     deployments: dict[str, DeploymentConfig] = Field(default_factory=dict)
 
     @property

@@ -12,6 +12,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from loadlens.analysis.cost import HOURS_PER_MONTH, Cost
 from loadlens.analysis.saturation import (
     Level,
     OperatingZone,
@@ -25,6 +26,7 @@ from loadlens.config import SLO, format_seconds
 Kind = Literal[
     "capacity",
     "operating_zone",
+    "cost",
     "slo_breach",
     "scalability",
     "throughput_plateau",
@@ -412,6 +414,46 @@ def usl_finding(f: UslFit) -> Finding:
     )
 
 
+def cost_finding(c: Cost) -> Finding:
+    sentence = (
+        f"At its stable zone ({format_load(c.load_mode, approx(c.load_mode, c.load))}, "
+        f"{c.rps:.2f} req/s per replica), {c.deployment} costs ${c.usd_per_1m_output:.2f} per "
+        f"1M output tokens; {c.replicas:,} replica(s) serve the user profile for "
+        f"${c.monthly_usd:,.0f}/month, ${c.usd_per_user_month:.2f} per user per month"
+    )
+    if c.hosted_usd_per_user_month is not None:
+        hosted = f"${c.hosted_usd_per_user_month:.2f}"
+        at_scale = c.replica_hour_usd * HOURS_PER_MONTH / c.users_per_replica
+        if c.break_even_users is None:
+            sentence += (
+                f"; the hosted API ({hosted} per user) is cheaper at any scale, since a full "
+                f"replica costs ${at_scale:.2f} per user it can serve"
+            )
+        else:
+            verdict = "cheaper" if c.usd_per_user_month < c.hosted_usd_per_user_month else "dearer"
+            sentence += (
+                f" ({verdict} than the hosted API's {hosted} at this user count; self-hosting "
+                f"pays from about {c.break_even_users:,.0f} users)"
+            )
+    return Finding(
+        kind="cost",
+        severity="info",
+        deployment=c.deployment,
+        sentence=sentence + ".",
+        evidence={
+            "usd_per_1m_output": c.usd_per_1m_output,
+            "usd_per_request": c.usd_per_request,
+            "replicas": c.replicas,
+            "monthly_usd": c.monthly_usd,
+            "usd_per_user_month": c.usd_per_user_month,
+            "users_per_replica": c.users_per_replica,
+            "break_even_users": c.break_even_users,
+        },
+        confidence="throughput interpolated between measured levels at the zone's load; "
+        "prices and user profile as configured",
+    )
+
+
 def build_findings(
     levels: pl.DataFrame,
     boundaries: list[SloBoundary],
@@ -419,12 +461,14 @@ def build_findings(
     slos: tuple[SLO, ...],
     usl: list[UslFit] = (),  # type: ignore[assignment]
     zones: list[OperatingZone] = (),  # type: ignore[assignment]
+    costs: list[Cost] = (),  # type: ignore[assignment]
 ) -> list[Finding]:
     """All findings, in the order of Kind: capacity first, caveats last."""
     found: list[Finding] = [
         capacity_finding(b, slos) for b in max_load_within_slos(boundaries).values()
     ]
     found += [zone_finding(z) for z in zones]
+    found += [cost_finding(c) for c in costs]
     found += [usl_finding(f) for f in usl if f.r2 >= 0.9]
     found += [f for b in boundaries if (f := breach_finding(b)) is not None]
     found += [plateau_finding(p) for p in plateaus]

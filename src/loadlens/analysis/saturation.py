@@ -195,12 +195,16 @@ class UslFit:
         return math.sqrt((1 - self.sigma) / self.kappa) if self.kappa > 0 else math.inf
 
     def throughput(self, n: float) -> float:
-        return self.lam * n / (1 + self.sigma * (n - 1) + self.kappa * n * (n - 1))
+        return _usl(n, self.lam, self.sigma, self.kappa)
+
+
+def _usl(n: float, lam: float, sigma: float, kappa: float) -> float:
+    return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
 
 
 def _usl_given_lambda(points: list[tuple[float, float]], lam: float) -> tuple[float, float, float]:
     """σ, κ ≥ 0 by least squares on the linearised law N·λ/X − 1 = σ(N−1) + κN(N−1),
-    then the squared error of the fit in throughput space."""
+    then the fit's summed squared relative error."""
     rows = [(n - 1, n * (n - 1), n * lam / x - 1) for n, x in points]
     saa = sum(a * a for a, _, _ in rows)
     sab = sum(a * b for a, b, _ in rows)
@@ -214,8 +218,10 @@ def _usl_given_lambda(points: list[tuple[float, float]], lam: float) -> tuple[fl
     if sigma < 0 or kappa < 0:  # project onto the feasible edge, refit the other
         sigma = max(0.0, say / saa) if saa > 0 and kappa <= 0 else 0.0
         kappa = 0.0 if sigma > 0 else max(0.0, sby / sbb) if sbb > 0 else 0.0
-    sse = sum((x - lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))) ** 2 for n, x in points)
-    return sigma, kappa, sse
+    # Relative residuals: measurement noise is proportional to throughput, and light loads
+    # (small X) must pin λ down as much as heavy ones pin κ.
+    rel = sum((1 - _usl(n, lam, sigma, kappa) / x) ** 2 for n, x in points)
+    return sigma, kappa, rel
 
 
 def fit_usl(levels: pl.DataFrame, column: str = "request_throughput_rps") -> list[UslFit]:
@@ -244,7 +250,8 @@ def fit_usl(levels: pl.DataFrame, column: str = "request_throughput_rps") -> lis
             else:
                 lo = a
         lam = (lo + hi) / 2
-        sigma, kappa, sse = _usl_given_lambda(points, lam)
+        sigma, kappa, _ = _usl_given_lambda(points, lam)
+        sse = sum((x - _usl(n, lam, sigma, kappa)) ** 2 for n, x in points)
         mean = sum(x for _, x in points) / len(points)
         sst = sum((x - mean) ** 2 for _, x in points)
         out.append(

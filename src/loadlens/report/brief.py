@@ -33,6 +33,8 @@ class Brief(BaseModel):
     level_tables: dict[str, list[dict[str, str]]]
     provenance: list[dict[str, str]]
     sample_notes: list[str]
+    cost_rows: list[dict[str, str]]
+    cost_basis: str
     charts: dict[str, str]
 
 
@@ -114,6 +116,49 @@ def zone_sentence(zones: list[OperatingZone]) -> str:
         f" Plan capacity on the stable zones ({ranked[0].headroom:.0%} of the lower of SLO "
         f"limit and latency knee): up to {listed}."
     )
+
+
+def cost_rows(analysis: Analysis) -> list[dict[str, str]]:
+    return [
+        {
+            "deployment": c.deployment,
+            "point": f"{format_load(c.load_mode, approx(c.load_mode, c.load))}, {c.rps:.2f} req/s",
+            "replica_hour": f"${c.replica_hour_usd:.2f}",
+            "per_1m_output": f"${c.usd_per_1m_output:.2f}",
+            "per_1m_total": f"${c.usd_per_1m_total:.3f}",
+            "per_request": f"${c.usd_per_request:.5f}",
+            "users_per_replica": f"{c.users_per_replica:,.0f}",
+            "replicas": f"{c.replicas:,}",
+            "monthly": f"${c.monthly_usd:,.0f}",
+            "per_user": f"${c.usd_per_user_month:.2f}",
+            "hosted_per_user": (
+                f"${c.hosted_usd_per_user_month:.2f}"
+                if c.hosted_usd_per_user_month is not None
+                else "–"
+            ),
+            "break_even": (f"{c.break_even_users:,.0f}" if c.break_even_users is not None else "–"),
+        }
+        for c in sorted(analysis.costs, key=lambda c: c.usd_per_user_month)
+    ]
+
+
+def cost_basis(analysis: Analysis) -> str:
+    e = analysis.economics
+    if e is None:
+        return ""
+    p = e.profile
+    text = (
+        f"{p.users:,} users × {p.requests_per_day:g} requests/day over {p.active_hours:g} "
+        f"active hours, peak {p.peak_factor:g}× the average ({p.peak_rps_per_user * 1000:.2f} "
+        "req/s per 1,000 users at peak); replicas run all month (730 h); throughput at the "
+        "stable zone, interpolated between measured levels."
+    )
+    if e.hosted:
+        text += (
+            f" Hosted API: ${e.hosted.input_usd_per_1m:g} / ${e.hosted.output_usd_per_1m:g} "
+            "per 1M input / output tokens."
+        )
+    return text
 
 
 def _fmt_num(value: float | None, spec: str = ",.0f") -> str:
@@ -247,5 +292,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         level_tables=level_tables(analysis),
         provenance=provenance(analysis),
         sample_notes=sample_notes,
+        cost_rows=cost_rows(analysis),
+        cost_basis=cost_basis(analysis),
         charts=chart_svgs,
     )
