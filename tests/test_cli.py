@@ -122,3 +122,13 @@ def test_config_file_supplies_flags(db: Path, tmp_path: Path) -> None:
     bad.write_text('slo = "fast"\n')
     out = run("report", "--config", bad)
     assert out.exit_code == 2 and "bad.toml" in out.output and "fast" in out.output
+
+
+def test_check_exits_1_on_a_capacity_regression(db: Path) -> None:
+    run("ingest", GOLDEN, "-d", "h100", "--db", db)
+    ok = run("check", "--db", db, "--slo", "p95_e2e<10s", "--min-capacity", "4")
+    assert ok.exit_code == 0 and "PASS h100: capacity concurrency 4" in ok.output
+    bad = run("check", "--db", db, "--slo", "p95_e2e<10s", "--min-capacity", "8")
+    assert bad.exit_code == 1 and "FAIL h100" in bad.output
+    missing = run("check", "--db", db)
+    assert missing.exit_code == 2 and "--min-capacity" in missing.output

@@ -299,6 +299,51 @@ def findings(
 
 @app.command()
 @handles_errors
+def check(
+    min_capacity: Annotated[
+        float | None,
+        typer.Option(help="Required load within every SLO (config: check.min_capacity)."),
+    ] = None,
+    deployment: DeploymentsOpt = None,
+    slo: SloOpt = None,
+    confidence: ConfidenceOpt = None,
+    db: DbOpt = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """For CI pipelines: exit 1 when a deployment's SLO capacity falls below --min-capacity.
+
+    Capacity is the highest measured load meeting every SLO (measured, not interpolated).
+    Exit codes: 0 every deployment passes, 1 at least one regressed, 2 bad input.
+    """
+    from loadlens.analysis.saturation import max_load_within_slos
+
+    config = load_config(config_path)
+    required = min_capacity or config.check.min_capacity
+    if required is None:
+        raise ConfigError("check needs --min-capacity (or check.min_capacity in the config)")
+    analysis = _analysis(config, db, deployment, slo, confidence)
+    failed = False
+    for (name, mode), b in sorted(max_load_within_slos(analysis.boundaries).items()):
+        capacity = b.last_ok.load if b.last_ok else 0.0
+        ok = capacity >= required
+        failed = failed or not ok
+        finding = next(
+            (f for f in analysis.findings if f.kind == "capacity" and f.deployment == name), None
+        )
+        verdict = "[green]PASS[/]" if ok else "[bold red]FAIL[/]"
+        out.print(
+            f"{verdict} {name}: capacity {format_load(mode, capacity)} "
+            f"({'≥' if ok else '<'} {required:g} required)",
+            highlight=False,
+        )
+        if finding:
+            out.print(f"     {finding.sentence}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
 def demo(
     data: Annotated[Path, typer.Option(help="Sample data: one folder per deployment.")] = Path(
         "sample_data"

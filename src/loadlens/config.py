@@ -33,6 +33,9 @@ Every CLI flag has a config key (`loadlens.toml`, or `--config FILE`):
     active_hours = 8
     peak_factor = 2.0
 
+    [check]
+    min_capacity = 40                 # loadlens check --min-capacity
+
     [deployments.h100-vllm-tp1]       # --deployment; attributes stored in the warehouse
     hardware = "1x H100 80GB"
     engine = "vLLM"
@@ -163,6 +166,12 @@ class SweepConfig(BaseModel):
     seed: int = 0
 
 
+class CheckConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_capacity: float | None = Field(default=None, gt=0)
+
+
 class DeploymentConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -210,6 +219,7 @@ class Config(BaseModel):
     sweep: SweepConfig = Field(default_factory=SweepConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     users: UsersConfig = Field(default_factory=UsersConfig)
+    check: CheckConfig = Field(default_factory=CheckConfig)
     deployments: dict[str, DeploymentConfig] = Field(default_factory=dict)
 
     @property
