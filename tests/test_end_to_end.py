@@ -88,5 +88,5 @@ def test_brief_is_complete_and_says_the_data_is_simulated(demo_pdf: tuple[Path, 
         assert heading in text, heading
     assert "vllm-c80.json" in text.replace(" ", "")  # provenance names the files
     html = (pdf.parent / "demo-brief.html").read_text()
-    assert html.count("data:image/svg+xml;base64,") == 4
+    assert html.count("data:image/svg+xml;base64,") == 5
     assert "http://" not in html.split("<body>")[1] and "https://" not in html

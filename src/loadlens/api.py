@@ -18,6 +18,7 @@ import polars as pl
 
 from loadlens import sources
 from loadlens.analysis.cost import Cost, HostedPrice, Prices, UserProfile, cost_at_zone
+from loadlens.analysis.drivers import Drivers, decompose, stacked
 from loadlens.analysis.levels import levels as level_metrics
 from loadlens.analysis.saturation import (
     Knee,
@@ -126,6 +127,8 @@ class Analysis:
     usl: list[UslFit]
     knees: list[Knee]
     zones: list[OperatingZone]
+    drivers: list[Drivers]
+    stacked: pl.DataFrame  # mean E2E parts per level, for the drivers chart
     costs: list[Cost]
     economics: Economics | None
     findings: list[Finding]
@@ -149,7 +152,9 @@ def analyze(
             f"{', '.join(known) if known else 'nothing yet (run loadlens ingest)'}"
         )
     ids = runs["run_id"].to_list()
-    levels = level_metrics(runs, wh.requests(ids), wh.run_stats(ids), slos, confidence)
+    requests = wh.requests(ids)
+    levels = level_metrics(runs, requests, wh.run_stats(ids), slos, confidence)
+    drivers = decompose(runs, requests, wh.server_samples(ids))
     boundaries = [b for slo in slos for b in slo_boundary(levels, slo)]
     plateaus = throughput_plateaus(levels)
     usl = fit_usl(levels)
@@ -181,7 +186,9 @@ def analyze(
         usl=usl,
         knees=knees,
         zones=zones,
+        drivers=drivers,
+        stacked=stacked(runs, requests),
         costs=costs,
         economics=economics,
-        findings=build_findings(levels, boundaries, plateaus, slos, usl, zones, costs),
+        findings=build_findings(levels, boundaries, plateaus, slos, usl, zones, costs, drivers),
     )

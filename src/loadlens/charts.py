@@ -160,3 +160,32 @@ def percentile_chart(levels: pl.DataFrame, metric: str) -> str:
         .properties(title=f"{label} percentiles vs. load")
     )
     return to_svg(_config(chart))
+
+
+def drivers_chart(parts: pl.DataFrame) -> str:
+    """Mean E2E per level stacked into prefill, queueing, decode and decode contention."""
+    order = ["prefill", "queueing", "decode", "decode contention"]
+    data = parts.with_columns(
+        seconds=pl.col("seconds").clip(lower_bound=0.0),  # noise can dip a part below zero
+        order=pl.col("part").replace_strict({p: i for i, p in enumerate(order)}),
+        load=pl.col("load_value").map_elements(lambda v: f"{v:g}", return_dtype=pl.String),
+    )
+    loads = [f"{v:g}" for v in sorted(parts["load_value"].unique().to_list())]
+    chart = (
+        alt.Chart(alt.Data(values=data.to_dicts()))
+        .mark_bar()
+        .encode(
+            x=alt.X("load:O", title=_load_title(parts), sort=loads),
+            y=alt.Y("sum(seconds):Q", title="Mean E2E latency (s)", stack="zero"),
+            color=alt.Color(
+                "part:N",
+                title="Where the time goes",
+                scale=alt.Scale(domain=order, range=["#9dc3e6", "#c00000", "#2e75b6", "#f4b183"]),
+            ),
+            order=alt.Order("order:Q"),
+        )
+        .properties(width=WIDTH, height=200)
+        .facet(column=alt.Column("deployment:N", title=None, header=alt.Header(labelFontSize=12)))
+        .properties(title="Mean E2E latency by component vs. load")
+    )
+    return to_svg(_config(chart))

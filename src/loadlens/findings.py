@@ -13,6 +13,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from loadlens.analysis.cost import HOURS_PER_MONTH, Cost
+from loadlens.analysis.drivers import CAUSE_LABELS, Drivers
 from loadlens.analysis.saturation import (
     Level,
     OperatingZone,
@@ -27,6 +28,7 @@ Kind = Literal[
     "capacity",
     "operating_zone",
     "cost",
+    "drivers",
     "slo_breach",
     "scalability",
     "throughput_plateau",
@@ -454,6 +456,62 @@ def cost_finding(c: Cost) -> Finding:
     )
 
 
+def drivers_findings(
+    drivers: list[Drivers], boundaries: list[SloBoundary], levels: pl.DataFrame
+) -> list[Finding]:
+    """Why latency grew, at each deployment's first breach (else its heaviest level)."""
+    binding = max_load_within_slos(boundaries)
+    out = []
+    by_key: dict[tuple[str, str], list[Drivers]] = {}
+    for d in drivers:
+        by_key.setdefault((d.deployment, d.load_mode), []).append(d)
+    for key, ds in by_key.items():
+        b = binding.get(key)
+        at = b.first_breach.load if b and b.first_breach else max(d.load for d in ds)
+        d = next((d for d in ds if d.load == at), None)
+        if d is None or d.growth_s <= 0:
+            continue
+        ranked = [(c, share) for c, share in d.ranked() if share >= 0.05]
+        causes = ", ".join(f"{CAUSE_LABELS[c]} {share:.0%}" for c, share in ranked)
+        p95 = levels.filter(
+            (pl.col("deployment") == d.deployment) & (pl.col("load_value") == d.load)
+        )["p95_e2e_s"]
+        signals = []
+        if d.kv_cache_peak is not None:
+            signals.append(f"KV-cache usage peaked at {d.kv_cache_peak:.0%}")
+        if d.preemptions:
+            signals.append(f"{d.preemptions:,.0f} preemptions")
+        if d.waiting_mean is not None and d.waiting_mean >= 0.5:
+            signals.append(f"{d.waiting_mean:.1f} requests waiting on average")
+        sentence = (
+            f"At {format_load(d.load_mode, d.load)}, mean E2E of {d.deployment} grew from "
+            f"{format_seconds(d.baseline_e2e_mean_s)} (at {d.baseline_load:g}) to "
+            f"{format_seconds(d.e2e_mean_s)}"
+            + (f" (p95 {format_seconds(p95[0])})" if p95.len() and p95[0] is not None else "")
+            + f": {causes} of the growth"
+            + (f"; {', '.join(signals)}" if signals else "")
+            + "."
+        )
+        out.append(
+            Finding(
+                kind="drivers",
+                severity="info",
+                deployment=d.deployment,
+                sentence=sentence,
+                evidence={f"{c}_s": v for c, v in d.contributions_s.items()}
+                | {
+                    "growth_s": d.growth_s,
+                    "kv_cache_peak": d.kv_cache_peak,
+                    "preemptions": d.preemptions,
+                    "waiting_mean": d.waiting_mean,
+                },
+                confidence=f"exact split of the mean over {d.n} requests; prefill cost "
+                "fitted at the lightest level",
+            )
+        )
+    return out
+
+
 def build_findings(
     levels: pl.DataFrame,
     boundaries: list[SloBoundary],
@@ -462,6 +520,7 @@ def build_findings(
     usl: list[UslFit] = (),  # type: ignore[assignment]
     zones: list[OperatingZone] = (),  # type: ignore[assignment]
     costs: list[Cost] = (),  # type: ignore[assignment]
+    drivers: list[Drivers] = (),  # type: ignore[assignment]
 ) -> list[Finding]:
     """All findings, in the order of Kind: capacity first, caveats last."""
     found: list[Finding] = [
@@ -469,6 +528,7 @@ def build_findings(
     ]
     found += [zone_finding(z) for z in zones]
     found += [cost_finding(c) for c in costs]
+    found += drivers_findings(drivers, boundaries, levels)
     found += [usl_finding(f) for f in usl if f.r2 >= 0.9]
     found += [f for b in boundaries if (f := breach_finding(b)) is not None]
     found += [plateau_finding(p) for p in plateaus]

@@ -274,6 +274,11 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
             "throughput": charts.throughput_chart(lv, analysis.usl),
             "ttft": charts.percentile_chart(lv, "ttft_s"),
             "tpot": charts.percentile_chart(lv, "tpot_s"),
+            **(
+                {"drivers": charts.drivers_chart(analysis.stacked)}
+                if not analysis.stacked.is_empty()
+                else {}
+            ),
         }
     ns = analysis.levels["n_requests"].drop_nulls()
     sample_notes = [

@@ -1,0 +1,187 @@
+"""Why latency grew: the growth of mean E2E over the lightest level, split into causes.
+
+Each request's E2E is TTFT plus decode time, and decode time is (output tokens − 1) ×
+TPOT. Per level, with token-weighted TPOT t̄ = Σdecode / Σ(tokens − 1) and n̄ the mean
+tokens − 1, mean decode time is exactly n̄·t̄. TTFT is prefill plus queueing; prefill is
+modelled from the lightest level, where requests barely queue, as a + b × input tokens
+(least squares). Against the lightest level (subscript 0):
+
+    queueing          = Δ(TTFT − a − b·input)      waiting for a batch slot or KV room
+    context length    = b · Δ input tokens          longer prompts, longer prefill
+    decode contention = n̄₁ · (t̄₁ − t̄₀)              more sequences sharing each step
+    output length     = (n̄₁ − n̄₀) · t̄₀              more tokens to generate
+
+These four sum to the growth of mean E2E exactly. (Means, not p95: percentiles do not
+add; the brief states p95 beside them.) Server signals, where scraped, are evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+CAUSES = ("queueing", "context_length", "decode_contention", "output_length")
+CAUSE_LABELS = {
+    "queueing": "queueing",
+    "context_length": "context length",
+    "decode_contention": "decode contention",
+    "output_length": "output length",
+}
+
+
+@dataclass(frozen=True)
+class Drivers:
+    deployment: str
+    load_mode: str
+    load: float
+    baseline_load: float
+    e2e_mean_s: float
+    baseline_e2e_mean_s: float
+    contributions_s: dict[str, float]  # cause -> seconds of mean-E2E growth
+    kv_cache_peak: float | None
+    preemptions: float | None
+    waiting_mean: float | None
+    n: int
+
+    @property
+    def growth_s(self) -> float:
+        return self.e2e_mean_s - self.baseline_e2e_mean_s
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """Causes by their share of the growth, largest first."""
+        total = self.growth_s
+        shares = [(c, v / total if total else 0.0) for c, v in self.contributions_s.items()]
+        return sorted(shares, key=lambda cs: cs[1], reverse=True)
+
+
+def per_level(requests: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
+    """Per run: the means the decomposition needs (successful requests only)."""
+    ok = requests.filter(
+        (pl.col("status") == "ok") & pl.col("ttft_s").is_not_null() & pl.col("e2e_s").is_not_null()
+    )
+    stats = ok.group_by("run_id").agg(
+        n=pl.len(),
+        e2e=pl.col("e2e_s").mean(),
+        ttft=pl.col("ttft_s").mean(),
+        input=pl.col("input_tokens").cast(pl.Float64).mean(),
+        steps=(pl.col("output_tokens") - 1).clip(lower_bound=0).cast(pl.Float64).mean(),
+        tpot=(pl.col("e2e_s") - pl.col("ttft_s")).sum()
+        / (pl.col("output_tokens") - 1).clip(lower_bound=0).sum(),
+    )
+    return runs.select("run_id", "deployment", "load_mode", "load_value").join(stats, on="run_id")
+
+
+def _prefill_fit(requests: pl.DataFrame, run_id: str) -> tuple[float, float]:
+    """TTFT ≈ a + b·input tokens at one (light) level, by least squares; b ≥ 0."""
+    rows = (
+        requests.filter((pl.col("run_id") == run_id) & (pl.col("status") == "ok"))
+        .select(x=pl.col("input_tokens").cast(pl.Float64), y=pl.col("ttft_s"))
+        .drop_nulls()
+    )
+    if rows.height < 3 or rows["x"].std() in (None, 0.0):
+        return (float(rows["y"].mean() or 0.0), 0.0)
+    fit = rows.select(
+        b=pl.cov("x", "y") / pl.col("x").var(), mx=pl.col("x").mean(), my=pl.col("y").mean()
+    ).row(0, named=True)
+    b = max(0.0, fit["b"])
+    return fit["my"] - b * fit["mx"], b
+
+
+def _signals(samples: pl.DataFrame) -> pl.DataFrame:
+    """Per run: peak KV-cache usage, preemptions during the run, peak waiting queue."""
+    schema = {
+        "run_id": pl.String,
+        "kv_cache_peak": pl.Float64,
+        "preemptions": pl.Float64,
+        "waiting_mean": pl.Float64,
+    }
+    if samples.is_empty():
+        return pl.DataFrame(schema=schema)
+    value = pl.col("value")
+    return (
+        samples.group_by("run_id")
+        .agg(
+            kv_cache_peak=value.filter(pl.col("signal") == "kv_cache_usage").max(),
+            preemptions=value.filter(pl.col("signal") == "preemptions_total").max()
+            - value.filter(pl.col("signal") == "preemptions_total").min(),
+            waiting_mean=value.filter(pl.col("signal") == "requests_waiting").mean(),
+        )
+        .select(list(schema))
+    )
+
+
+def decompose(runs: pl.DataFrame, requests: pl.DataFrame, samples: pl.DataFrame) -> list[Drivers]:
+    """Drivers of every level above the lightest, per deployment and load mode."""
+    means = per_level(requests, runs).join(_signals(samples), on="run_id", how="left")
+    out: list[Drivers] = []
+    for (deployment, mode), group in means.filter(pl.col("load_value").is_not_null()).group_by(
+        "deployment", "load_mode", maintain_order=True
+    ):
+        rows = group.sort("load_value").to_dicts()
+        if len(rows) < 2:
+            continue
+        base = rows[0]
+        a, b = _prefill_fit(requests, base["run_id"])
+        queue0 = base["ttft"] - a - b * base["input"]
+        for row in rows[1:]:
+            contributions = {
+                "queueing": (row["ttft"] - a - b * row["input"]) - queue0,
+                "context_length": b * (row["input"] - base["input"]),
+                "decode_contention": row["steps"] * (row["tpot"] - base["tpot"]),
+                "output_length": (row["steps"] - base["steps"]) * base["tpot"],
+            }
+            out.append(
+                Drivers(
+                    deployment=str(deployment),
+                    load_mode=str(mode),
+                    load=row["load_value"],
+                    baseline_load=base["load_value"],
+                    e2e_mean_s=row["e2e"],
+                    baseline_e2e_mean_s=base["e2e"],
+                    contributions_s=contributions,
+                    kv_cache_peak=row.get("kv_cache_peak"),
+                    preemptions=row.get("preemptions"),
+                    waiting_mean=row.get("waiting_mean"),
+                    n=row["n"],
+                )
+            )
+    return out
+
+
+def stacked(runs: pl.DataFrame, requests: pl.DataFrame) -> pl.DataFrame:
+    """Mean E2E of every level split into prefill, queueing, decode at the lightest
+    level's speed, and decode contention — the parts the drivers chart stacks."""
+    means = per_level(requests, runs)
+    parts = []
+    for (deployment, mode), group in means.filter(pl.col("load_value").is_not_null()).group_by(
+        "deployment", "load_mode", maintain_order=True
+    ):
+        rows = group.sort("load_value").to_dicts()
+        base = rows[0]
+        a, b = _prefill_fit(requests, base["run_id"])
+        for row in rows:
+            prefill = a + b * row["input"]
+            parts += [
+                (deployment, mode, row["load_value"], "prefill", prefill),
+                (deployment, mode, row["load_value"], "queueing", row["ttft"] - prefill),
+                (deployment, mode, row["load_value"], "decode", row["steps"] * base["tpot"]),
+                (
+                    deployment,
+                    mode,
+                    row["load_value"],
+                    "decode contention",
+                    row["steps"] * (row["tpot"] - base["tpot"]),
+                ),
+            ]
+    return pl.DataFrame(
+        parts,
+        schema={
+            "deployment": pl.String,
+            "load_mode": pl.String,
+            "load_value": pl.Float64,
+            "part": pl.String,
+            "seconds": pl.Float64,
+        },
+        orient="row",
+    )

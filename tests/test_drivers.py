@@ -1,0 +1,84 @@
+"""Latency drivers: the four causes add up to the growth, and each is found where it is."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadlens.analysis.drivers import decompose
+
+RUNS = pl.DataFrame(
+    {
+        "run_id": ["a", "b"],
+        "deployment": ["d", "d"],
+        "load_mode": ["concurrency"] * 2,
+        "load_value": [1.0, 10.0],
+    }
+)
+NO_SAMPLES = pl.DataFrame(
+    schema={"run_id": pl.String, "t_s": pl.Float64, "signal": pl.String, "value": pl.Float64}
+)
+
+
+def _requests(
+    run_id: str, ttft: list[float], out: list[int], tpot: float, inputs: list[int]
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "run_id": [run_id] * len(ttft),
+            "ttft_s": ttft,
+            "e2e_s": [t + (o - 1) * tpot for t, o in zip(ttft, out, strict=True)],
+            "output_tokens": out,
+            "input_tokens": inputs,
+            "status": ["ok"] * len(ttft),
+        }
+    )
+
+
+def _one(light: pl.DataFrame, heavy: pl.DataFrame):
+    (d,) = decompose(RUNS, pl.concat([light, heavy]), NO_SAMPLES)
+    return d
+
+
+def test_queueing_when_only_ttft_grows() -> None:
+    light = _requests("a", [0.1, 0.2, 0.3], [100] * 3, 0.01, [100, 200, 300])
+    heavy = _requests("b", [1.1, 1.2, 1.3], [100] * 3, 0.01, [100, 200, 300])
+    d = _one(light, heavy)
+    assert d.contributions_s["queueing"] == pytest.approx(1.0)
+    assert d.ranked()[0] == ("queueing", pytest.approx(1.0))
+
+
+def test_context_length_when_prompts_grow_at_the_prefill_rate() -> None:
+    light = _requests("a", [0.1, 0.2, 0.3], [50] * 3, 0.01, [100, 200, 300])  # 1 ms/token
+    heavy = _requests("b", [0.6, 0.7, 0.8], [50] * 3, 0.01, [600, 700, 800])
+    d = _one(light, heavy)
+    assert d.contributions_s["context_length"] == pytest.approx(0.5)
+    assert d.contributions_s["queueing"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_decode_contention_and_output_length() -> None:
+    light = _requests("a", [0.1] * 3, [101] * 3, 0.01, [100, 200, 300])
+    slower = _requests("b", [0.1] * 3, [101] * 3, 0.02, [100, 200, 300])
+    assert _one(light, slower).contributions_s["decode_contention"] == pytest.approx(1.0)
+    longer = _requests("b", [0.1] * 3, [201] * 3, 0.01, [100, 200, 300])
+    assert _one(light, longer).contributions_s["output_length"] == pytest.approx(1.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(0.01, 5), st.integers(2, 400), st.integers(10, 4000)),
+        min_size=3,
+        max_size=20,
+    ),
+    st.floats(0.001, 0.1),
+    st.floats(0.001, 0.1),
+)
+def test_causes_sum_to_the_growth(rows, tpot0, tpot1) -> None:
+    ttft, out, inputs = (list(c) for c in zip(*rows, strict=True))
+    light = _requests("a", [t / 10 for t in ttft], out, tpot0, inputs)
+    heavy = _requests("b", ttft, [o + 7 for o in out], tpot1, [i * 2 for i in inputs])
+    d = _one(light, heavy)
+    assert sum(d.contributions_s.values()) == pytest.approx(d.growth_s, rel=1e-9, abs=1e-9)
