@@ -33,6 +33,7 @@ from loadlens.analysis.saturation import (
     slo_boundary,
     throughput_plateaus,
 )
+from loadlens.analysis.whatif import WhatIf, solve
 from loadlens.config import SLO, Config
 from loadlens.errors import WarehouseError
 from loadlens.findings import Finding, build_findings
@@ -128,6 +129,7 @@ class Analysis:
     knees: list[Knee]
     zones: list[OperatingZone]
     drivers: list[Drivers]
+    whatifs: list[WhatIf]
     stacked: pl.DataFrame  # mean E2E parts per level, for the drivers chart
     costs: list[Cost]
     economics: Economics | None
@@ -163,6 +165,7 @@ def analyze(
     deployment_rows = wh.deployments().filter(
         pl.col("deployment").is_in(runs["deployment"].unique().to_list())
     )
+    whatifs = solve(levels, requests, runs, list(max_load_within_slos(boundaries).values()), slos)
     economics = Economics.from_config(config, deployment_rows) if config else None
     costs = [
         c
@@ -187,8 +190,11 @@ def analyze(
         knees=knees,
         zones=zones,
         drivers=drivers,
+        whatifs=whatifs,
         stacked=stacked(runs, requests),
         costs=costs,
         economics=economics,
-        findings=build_findings(levels, boundaries, plateaus, slos, usl, zones, costs, drivers),
+        findings=build_findings(
+            levels, boundaries, plateaus, slos, usl, zones, costs, drivers, whatifs
+        ),
     )

@@ -22,6 +22,7 @@ from loadlens.analysis.saturation import (
     UslFit,
     max_load_within_slos,
 )
+from loadlens.analysis.whatif import WhatIf, describe
 from loadlens.config import SLO, format_seconds
 
 Kind = Literal[
@@ -29,6 +30,7 @@ Kind = Literal[
     "operating_zone",
     "cost",
     "drivers",
+    "whatif",
     "slo_breach",
     "scalability",
     "throughput_plateau",
@@ -512,6 +514,44 @@ def drivers_findings(
     return out
 
 
+def whatif_findings(
+    whatifs: list[WhatIf], slos: tuple[SLO, ...], levels: pl.DataFrame
+) -> list[Finding]:
+    """Per deployment, the changes that restore its breached SLOs, in one sentence."""
+    out = []
+    by_key: dict[tuple[str, float], list[WhatIf]] = {}
+    for w in whatifs:
+        by_key.setdefault((w.deployment, w.load), []).append(w)
+    labels = {s.column: s for s in slos}
+    for (deployment, load), ws in by_key.items():
+        row = levels.filter((pl.col("deployment") == deployment) & (pl.col("load_value") == load))
+        mean_out = None
+        if row.height and row["n_ok"][0]:
+            mean_out = row["output_throughput_tps"][0] / row["request_throughput_rps"][0]
+        parts = []
+        for w in ws:
+            values = ", ".join(
+                f"{labels[c].label} {format_seconds(v)}" for c, v in w.predicted.items()
+            )
+            parts.append(f"{describe(w, mean_out)} gives {values}")
+        sentence = (
+            f"To meet every SLO at {format_load(ws[0].load_mode, load)} on {deployment}: "
+            + "; or ".join(parts)
+            + " (predicted)."
+        )
+        out.append(
+            Finding(
+                kind="whatif",
+                severity="info",
+                deployment=deployment,
+                sentence=sentence,
+                evidence={f"{w.change}": w.value for w in ws},
+                confidence="; ".join(f"{w.change}: {w.basis}" for w in ws),
+            )
+        )
+    return out
+
+
 def build_findings(
     levels: pl.DataFrame,
     boundaries: list[SloBoundary],
@@ -521,6 +561,7 @@ def build_findings(
     zones: list[OperatingZone] = (),  # type: ignore[assignment]
     costs: list[Cost] = (),  # type: ignore[assignment]
     drivers: list[Drivers] = (),  # type: ignore[assignment]
+    whatifs: list[WhatIf] = (),  # type: ignore[assignment]
 ) -> list[Finding]:
     """All findings, in the order of Kind: capacity first, caveats last."""
     found: list[Finding] = [
@@ -529,6 +570,7 @@ def build_findings(
     found += [zone_finding(z) for z in zones]
     found += [cost_finding(c) for c in costs]
     found += drivers_findings(drivers, boundaries, levels)
+    found += whatif_findings(whatifs, slos, levels)
     found += [usl_finding(f) for f in usl if f.r2 >= 0.9]
     found += [f for b in boundaries if (f := breach_finding(b)) is not None]
     found += [plateau_finding(p) for p in plateaus]

@@ -11,13 +11,12 @@ replica runs all month (730 h); users load it at their peak hour:
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
 import polars as pl
 
-from loadlens.analysis.saturation import OperatingZone
+from loadlens.analysis.saturation import OperatingZone, value_at
 
 HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = 30.4
@@ -80,12 +79,7 @@ def _at(levels: pl.DataFrame, load: float, column: str) -> float | None:
         for x, y in zip(levels["load_value"], levels[column], strict=True)
         if x is not None and y is not None
     )
-    if not points or load < points[0][0] or load > points[-1][0]:
-        return None
-    for (x0, y0), (x1, y1) in itertools.pairwise(points):
-        if x0 <= load <= x1:
-            return y0 if x1 == x0 else y0 + (y1 - y0) * (load - x0) / (x1 - x0)
-    return points[-1][1]
+    return value_at(points, load)
 
 
 def cost_at_zone(

@@ -72,7 +72,7 @@ def per_level(requests: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
     return runs.select("run_id", "deployment", "load_mode", "load_value").join(stats, on="run_id")
 
 
-def _prefill_fit(requests: pl.DataFrame, run_id: str) -> tuple[float, float]:
+def prefill_fit(requests: pl.DataFrame, run_id: str) -> tuple[float, float]:
     """TTFT ≈ a + b·input tokens at one (light) level, by least squares; b ≥ 0."""
     rows = (
         requests.filter((pl.col("run_id") == run_id) & (pl.col("status") == "ok"))
@@ -122,7 +122,7 @@ def decompose(runs: pl.DataFrame, requests: pl.DataFrame, samples: pl.DataFrame)
         if len(rows) < 2:
             continue
         base = rows[0]
-        a, b = _prefill_fit(requests, base["run_id"])
+        a, b = prefill_fit(requests, base["run_id"])
         queue0 = base["ttft"] - a - b * base["input"]
         for row in rows[1:]:
             contributions = {
@@ -159,7 +159,7 @@ def stacked(runs: pl.DataFrame, requests: pl.DataFrame) -> pl.DataFrame:
     ):
         rows = group.sort("load_value").to_dicts()
         base = rows[0]
-        a, b = _prefill_fit(requests, base["run_id"])
+        a, b = prefill_fit(requests, base["run_id"])
         for row in rows:
             prefill = a + b * row["input"]
             parts += [

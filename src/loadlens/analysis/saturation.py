@@ -9,6 +9,7 @@ gives the pessimistic boundary, the lower bounds the optimistic one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -69,6 +70,14 @@ def _interpolate(x0: float, y0: float, x1: float, y1: float, target: float) -> f
     if y1 == y0:
         return x0
     return x0 + (target - y0) * (x1 - x0) / (y1 - y0)
+
+
+def value_at(points: list[tuple[float, float]], x: float) -> float | None:
+    """y at x, linear between the sorted (x, y) points around it; None outside them."""
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[0][1] if len(points) == 1 and points[0][0] == x else None
 
 
 def _series(levels: pl.DataFrame, column: str) -> list[Level]:
