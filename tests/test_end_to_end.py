@@ -90,3 +90,14 @@ def test_brief_is_complete_and_says_the_data_is_simulated(demo_pdf: tuple[Path, 
     html = (pdf.parent / "demo-brief.html").read_text()
     assert html.count("data:image/svg+xml;base64,") == 5
     assert "http://" not in html.split("<body>")[1] and "https://" not in html
+
+
+def test_demo_writes_the_options_brief_with_a_recommendation(
+    demo_pdf: tuple[Path, str],
+) -> None:
+    pdf, _ = demo_pdf
+    compare = pdf.parent / "demo-compare.pdf"
+    text = _normalize(" ".join(p.extract_text() for p in PdfReader(compare).pages))
+    assert "Recommendation" in text or "RECOMMENDATION" in text
+    assert re.search(r"Choose (a100|h100)-vllm-tp1: it serves the user profile", text)
+    assert "Cost against latency" in text

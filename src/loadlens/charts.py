@@ -189,3 +189,28 @@ def drivers_chart(parts: pl.DataFrame) -> str:
         .properties(title="Mean E2E latency by component vs. load")
     )
     return to_svg(_config(chart))
+
+
+def pareto_chart(points: pl.DataFrame) -> str:
+    """$ per 1M output tokens against p95 E2E, every measured level; the frontier joined."""
+    data = points.with_columns(
+        label=pl.col("load_value").map_elements(lambda v: f"{v:g}", return_dtype=pl.String)
+    )
+    base = alt.Chart(alt.Data(values=data.to_dicts()))
+    x = alt.X("p95_e2e_s:Q", title="p95 E2E latency (s)", scale=alt.Scale(zero=False))
+    y = alt.Y(
+        "usd_per_1m_output:Q", title="$ per 1M output tokens (log)", scale=alt.Scale(type="log")
+    )
+    dots = base.mark_point(filled=True, size=60).encode(x=x, y=y, color=_color(points))
+    labels = base.mark_text(dx=8, dy=-6, fontSize=9, color="#444").encode(x=x, y=y, text="label:N")
+    frontier = (
+        base.transform_filter("datum.pareto")
+        .mark_line(color="#444", strokeDash=[4, 3], interpolate="step-after")
+        .encode(x=x, y=y)
+    )
+    chart = alt.layer(frontier, dots, labels).properties(
+        width=2 * WIDTH,
+        height=HEIGHT,
+        title="Cost against latency, every measured level (labels: load; dashed: frontier)",
+    )
+    return to_svg(_config(chart))

@@ -299,6 +299,46 @@ def findings(
 
 @app.command()
 @handles_errors
+def compare(
+    deployments: Annotated[list[str], typer.Argument(help="Two or more deployments to compare.")],
+    slo: SloOpt = None,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file: .pdf, .html or .json.")
+    ] = Path("reports/compare.pdf"),
+    confidence: ConfidenceOpt = None,
+    db: DbOpt = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """The deployment-options brief: options side by side on the same SLOs and user
+    profile, the cost/latency frontier, and the recommendation with its reason."""
+    from loadlens.report.compare import build_compare
+
+    if len(deployments) < 2:
+        raise ConfigError("compare needs at least two deployments")
+    config = load_config(config_path)
+    analysis = _analysis(config, db, deployments, slo, confidence)
+    missing = set(deployments) - set(analysis.levels["deployment"].to_list())
+    if missing:
+        raise ConfigError(f"no runs for {', '.join(sorted(missing))}")
+    write_atomic(out_path, _render_compare(build_compare(analysis), out_path.suffix))
+    out.print(f"wrote {out_path}", highlight=False)
+
+
+def _render_compare(brief: Any, suffix: str) -> bytes:
+    from loadlens.report.render import html_to_pdf, render_html
+
+    if suffix == ".json":
+        return brief.model_dump_json(indent=2, exclude={"charts"}).encode()
+    html = render_html(brief, "compare.html.j2")
+    if suffix == ".html":
+        return html.encode()
+    if suffix == ".pdf":
+        return html_to_pdf(html)
+    raise ConfigError(f"--out '{suffix}': compare writes .pdf, .html or .json")
+
+
+@app.command()
+@handles_errors
 def check(
     min_capacity: Annotated[
         float | None,
@@ -382,6 +422,12 @@ def demo(
     for fmt in ("pdf", "html", "md"):
         path = out_dir / f"demo-brief.{fmt}"
         write_atomic(path, render(brief, analysis, fmt))
+        out.print(f"wrote     {path}", highlight=False)
+    if analysis.levels["deployment"].n_unique() > 1:
+        from loadlens.report.compare import build_compare
+
+        path = out_dir / "demo-compare.pdf"
+        write_atomic(path, _render_compare(build_compare(analysis), ".pdf"))
         out.print(f"wrote     {path}", highlight=False)
     out.print(f"\n[bold]Decision:[/] {brief.decision}", highlight=False)
 

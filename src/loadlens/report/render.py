@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -43,16 +44,20 @@ def _env() -> Environment:
     return env
 
 
-def render_html(brief: Brief) -> str:
+def render_html(brief: Any, template: str = "brief.html.j2") -> str:
     css = (templates_dir() / "brief.css").read_text()
-    return _env().get_template("brief.html.j2").render(brief=brief, css=css)
+    return _env().get_template(template).render(brief=brief, css=css)
+
+
+def html_to_pdf(html: str) -> bytes:
+    fetcher = URLFetcher(allowed_protocols={"data"})
+    pdf = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    assert pdf is not None
+    return pdf
 
 
 def render_pdf(brief: Brief) -> bytes:
-    fetcher = URLFetcher(allowed_protocols={"data"})
-    pdf = HTML(string=render_html(brief), url_fetcher=fetcher).write_pdf()
-    assert pdf is not None
-    return pdf
+    return html_to_pdf(render_html(brief))
 
 
 def render_markdown(brief: Brief) -> str:
