@@ -101,3 +101,28 @@ def test_demo_writes_the_options_brief_with_a_recommendation(
     assert "Recommendation" in text or "RECOMMENDATION" in text
     assert re.search(r"Choose (a100|h100)-vllm-tp1: it serves the user profile", text)
     assert "Cost against latency" in text
+
+
+def test_demo_writes_the_budget_brief(demo_pdf: tuple[Path, str]) -> None:
+    pdf, _ = demo_pdf
+    text = _normalize(
+        " ".join(p.extract_text() for p in PdfReader(pdf.parent / "demo-budget.pdf").pages)
+    )
+    assert re.search(r"For 10,000 users within every SLO: \S+ \$[\d,]+/month", text)
+    assert "Sensitivity" in text and "outputs −30%" in text
+
+
+def test_shorter_outputs_cost_less_per_user() -> None:
+    import tempfile
+
+    from loadlens import api
+    from loadlens.config import load_config
+    from loadlens.warehouse import Warehouse
+
+    config = load_config(SAMPLE_DATA / "loadlens.toml")
+    with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "w.duckdb") as wh:
+        api.ingest(wh, [SAMPLE_DATA / "a100-vllm-tp1"], "a100-vllm-tp1")
+        analysis = api.analyze(wh, None, config.slos, 0.95, 0.8, config)
+    by = {s.name: s.usd_per_user_month for s in analysis.scenarios}
+    assert by["outputs −30%"] < by["as measured"] < by["outputs +30%"]
+    assert by["SLO 20% looser"] <= by["as measured"] <= by["SLO 20% tighter"]

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from loadlens import sources
-from loadlens.analysis.cost import Cost, HostedPrice, Prices, UserProfile, cost_at_zone
+from loadlens.analysis.cost import Cost, HostedPrice, Prices, Scenario, UserProfile, cost_at_zone
 from loadlens.analysis.drivers import Drivers, decompose, stacked
 from loadlens.analysis.levels import levels as level_metrics
 from loadlens.analysis.saturation import (
@@ -33,6 +33,7 @@ from loadlens.analysis.saturation import (
     slo_boundary,
     throughput_plateaus,
 )
+from loadlens.analysis.sensitivity import scenarios
 from loadlens.analysis.whatif import WhatIf, solve
 from loadlens.config import SLO, Config
 from loadlens.errors import WarehouseError
@@ -132,6 +133,7 @@ class Analysis:
     whatifs: list[WhatIf]
     stacked: pl.DataFrame  # mean E2E parts per level, for the drivers chart
     costs: list[Cost]
+    scenarios: list[Scenario]  # cost per user under output-length and SLO changes
     economics: Economics | None
     findings: list[Finding]
 
@@ -193,6 +195,20 @@ def analyze(
         whatifs=whatifs,
         stacked=stacked(runs, requests),
         costs=costs,
+        scenarios=(
+            scenarios(
+                levels,
+                runs,
+                requests,
+                slos,
+                headroom,
+                economics.prices,
+                economics.profile,
+                economics.hosted,
+            )
+            if economics
+            else []
+        ),
         economics=economics,
         findings=build_findings(
             levels, boundaries, plateaus, slos, usl, zones, costs, drivers, whatifs

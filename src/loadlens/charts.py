@@ -214,3 +214,34 @@ def pareto_chart(points: pl.DataFrame) -> str:
         title="Cost against latency, every measured level (labels: load; dashed: frontier)",
     )
     return to_svg(_config(chart))
+
+
+def fleet_chart(rows: list[dict[str, object]]) -> str:
+    """Monthly cost against users: each deployment's fleet (whole replicas) and the API."""
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_line(point=True, interpolate="step-after", strokeWidth=2)
+        .encode(
+            x=alt.X("users:Q", title="Users", scale=alt.Scale(type="log")),
+            y=alt.Y("monthly_usd:Q", title="$ per month", scale=alt.Scale(type="log")),
+            color=alt.Color("option:N", title="Option"),
+        )
+        .properties(width=2 * WIDTH, height=HEIGHT, title="Monthly cost by number of users")
+    )
+    return to_svg(_config(chart))
+
+
+def sensitivity_chart(rows: list[dict[str, object]]) -> str:
+    """$ per user per month under each scenario, per deployment."""
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_bar()
+        .encode(
+            y=alt.Y("scenario:N", title=None, sort=None),
+            x=alt.X("usd:Q", title="$ per user per month (at scale)"),
+            color=alt.Color("deployment:N", title="Deployment", legend=None),
+            row=alt.Row("deployment:N", title=None, header=alt.Header(labelFontSize=12)),
+        )
+        .properties(width=2 * WIDTH - 60, height=110, title="")
+    )
+    return to_svg(_config(chart))

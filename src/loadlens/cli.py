@@ -339,6 +339,46 @@ def _render_compare(brief: Any, suffix: str) -> bytes:
 
 @app.command()
 @handles_errors
+def budget(
+    deployment: DeploymentsOpt = None,
+    slo: SloOpt = None,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file: .pdf, .html or .json.")
+    ] = Path("reports/budget.pdf"),
+    confidence: ConfidenceOpt = None,
+    db: DbOpt = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """The cost-per-user brief: users → replicas → $ per month, sensitivity to output
+    length and SLO, break-even against a hosted API. Needs [cost] and [users] config."""
+    config = load_config(config_path)
+    analysis = _analysis(config, db, deployment, slo, confidence)
+    if not analysis.costs:
+        raise ConfigError(
+            "no cost to report: set [cost] gpu_hour_usd (or [deployments.NAME] gpu_hour_usd) "
+            "and [users] in the config (see loadlens.toml in README)"
+        )
+    write_atomic(out_path, _render_budget(analysis, out_path.suffix))
+    out.print(f"wrote {out_path}", highlight=False)
+
+
+def _render_budget(analysis: api.Analysis, suffix: str) -> bytes:
+    from loadlens.report.budget import build_budget
+    from loadlens.report.render import html_to_pdf, render_html
+
+    brief = build_budget(analysis, analysis.scenarios)
+    if suffix == ".json":
+        return brief.model_dump_json(indent=2, exclude={"charts"}).encode()
+    html = render_html(brief, "budget.html.j2")
+    if suffix == ".html":
+        return html.encode()
+    if suffix == ".pdf":
+        return html_to_pdf(html)
+    raise ConfigError(f"--out '{suffix}': budget writes .pdf, .html or .json")
+
+
+@app.command()
+@handles_errors
 def check(
     min_capacity: Annotated[
         float | None,
@@ -428,6 +468,10 @@ def demo(
 
         path = out_dir / "demo-compare.pdf"
         write_atomic(path, _render_compare(build_compare(analysis), ".pdf"))
+        out.print(f"wrote     {path}", highlight=False)
+    if analysis.costs:
+        path = out_dir / "demo-budget.pdf"
+        write_atomic(path, _render_budget(analysis, ".pdf"))
         out.print(f"wrote     {path}", highlight=False)
     out.print(f"\n[bold]Decision:[/] {brief.decision}", highlight=False)
 

@@ -138,3 +138,27 @@ def cost_at_zone(
         hosted_usd_per_user_month=hosted_user,
         break_even_users=break_even,
     )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    deployment: str
+    name: str  # "as measured", "outputs −30%", "SLO 20% tighter", ...
+    usd_per_user_month: float | None  # at scale; None: no stable zone left to measure
+
+
+def scale_outputs(levels: pl.DataFrame, e2e_factor: dict[str, float], k: float) -> pl.DataFrame:
+    """Levels as they would be with outputs k times as long, at the same concurrency: each
+    run's mean E2E changes by `e2e_factor[run_id]`, so by Little's law its request
+    throughput changes by the inverse, and its output tokens per request by k."""
+    factor = pl.col("run_id").replace_strict(e2e_factor, default=1.0, return_dtype=pl.Float64)
+    return levels.with_columns(
+        request_throughput_rps=pl.col("request_throughput_rps") / factor,
+        output_throughput_tps=pl.col("output_throughput_tps") * k / factor,
+        total_token_throughput_tps=(
+            pl.col("total_token_throughput_tps")
+            - pl.col("output_throughput_tps")
+            + pl.col("output_throughput_tps") * k
+        )
+        / factor,
+    )

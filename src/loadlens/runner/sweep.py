@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -170,6 +171,7 @@ async def _measure(
             request_id=f"loadlens-{level.key}-{seq}",
         )
 
+    await client.prewarm(math.ceil(level.value))
     started_at = datetime.now(UTC).replace(tzinfo=None)
     async with Sampler(list(target.metrics_urls), use_nvml=target.use_nvml) as sampler:
         records = await run_level(
