@@ -72,7 +72,7 @@ def main() -> None:
                     Target(f"{base}/v1", "bench", use_nvml=False, timeout_s=120),
                     synthetic(64, args.tokens),
                     [level],
-                    Plan(requests=n * args.rounds, warmup=0),
+                    Plan(requests=n * args.rounds, warmup=min(n, 10)),
                     deployment=f"b{n}",
                     out_dir=Path(tmp) / "runs",
                     warehouse=wh,

@@ -87,3 +87,25 @@ def test_plateau_is_the_first_doubling_with_little_gain() -> None:
     (p,) = throughput_plateaus(lv)
     assert (p.from_load, p.to_load) == (40, 80) and p.gain == pytest.approx(0.04)
     assert throughput_plateaus(_levels([5, 10], [1.0, 1.0], tps=[100.0, 190.0])) == []
+
+
+def test_rate_saturation_is_where_completions_fall_behind_the_offer() -> None:
+    from loadlens.analysis.saturation import rate_saturation
+
+    lv = _levels([1, 2, 4, 8], [1.0] * 4).with_columns(
+        load_mode=pl.lit("rate"), request_throughput_rps=pl.Series([1.0, 1.98, 3.9, 5.2])
+    )
+    (r,) = rate_saturation(lv)
+    assert (r.offered_rps, r.last_kept_up_rps) == (8, 4)
+
+
+def test_collapse_needs_falling_throughput_and_rising_latency() -> None:
+    from loadlens.analysis.saturation import collapse
+
+    lv = _levels([10, 20, 40], [2.0, 3.0, 6.0]).with_columns(
+        request_throughput_rps=pl.Series([5.0, 9.0, 7.0])
+    )
+    (c,) = collapse(lv)
+    assert (c.from_load, c.to_load) == (20, 40)
+    flat = lv.with_columns(request_throughput_rps=pl.Series([5.0, 9.0, 8.9]))
+    assert collapse(flat) == []

@@ -15,12 +15,16 @@ from pydantic import BaseModel, ConfigDict
 from loadlens.analysis.cost import HOURS_PER_MONTH, Cost
 from loadlens.analysis.drivers import CAUSE_LABELS, Drivers
 from loadlens.analysis.saturation import (
+    Collapse,
     Level,
     OperatingZone,
     Plateau,
+    RateSaturation,
     SloBoundary,
     UslFit,
+    collapse,
     max_load_within_slos,
+    rate_saturation,
 )
 from loadlens.analysis.whatif import WhatIf, describe
 from loadlens.config import SLO, format_seconds
@@ -33,6 +37,8 @@ Kind = Literal[
     "whatif",
     "slo_breach",
     "scalability",
+    "collapse",
+    "rate_saturation",
     "throughput_plateau",
     "sample_size",
     "errors",
@@ -552,6 +558,53 @@ def whatif_findings(
     return out
 
 
+def collapse_finding(c: Collapse) -> Finding:
+    sentence = (
+        f"{c.deployment} collapses past {format_load(c.load_mode, c.from_load)}: at "
+        f"{c.to_load:g} it completes {c.to_rps:.2f} req/s instead of {c.from_rps:.2f} "
+        f"({c.to_rps / c.from_rps - 1:.0%}) while p95 E2E rises from "
+        f"{format_seconds(c.from_p95_s)} to {format_seconds(c.to_p95_s)}."
+    )
+    return Finding(
+        kind="collapse",
+        severity="critical",
+        deployment=c.deployment,
+        sentence=sentence,
+        evidence={
+            "from_load": c.from_load,
+            "to_load": c.to_load,
+            "from_rps": c.from_rps,
+            "to_rps": c.to_rps,
+        },
+        confidence="throughput counted over each whole run",
+    )
+
+
+def rate_saturation_finding(r: RateSaturation) -> Finding:
+    kept = (
+        f"; it kept up at {r.last_kept_up_rps:g} req/s"
+        if r.last_kept_up_rps is not None
+        else "; it kept up with none of the offered rates"
+    )
+    sentence = (
+        f"At {r.offered_rps:g} req/s offered, {r.deployment} completed only "
+        f"{r.achieved_rps:.2f} req/s ({r.achieved_rps / r.offered_rps:.0%}): its queue grows "
+        f"for as long as that load lasts{kept}."
+    )
+    return Finding(
+        kind="rate_saturation",
+        severity="critical",
+        deployment=r.deployment,
+        sentence=sentence,
+        evidence={
+            "offered_rps": r.offered_rps,
+            "achieved_rps": r.achieved_rps,
+            "last_kept_up_rps": r.last_kept_up_rps,
+        },
+        confidence="completed requests over the run's duration; open-loop arrivals",
+    )
+
+
 def build_findings(
     levels: pl.DataFrame,
     boundaries: list[SloBoundary],
@@ -574,6 +627,8 @@ def build_findings(
     found += [usl_finding(f) for f in usl if f.r2 >= 0.9]
     found += [f for b in boundaries if (f := breach_finding(b)) is not None]
     found += [plateau_finding(p) for p in plateaus]
+    found += [collapse_finding(c) for c in collapse(levels)]
+    found += [rate_saturation_finding(r) for r in rate_saturation(levels)]
     found += error_findings(levels)
     found += littles_law_findings(levels)
     found += sample_size_findings(levels, slos)

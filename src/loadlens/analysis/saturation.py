@@ -356,3 +356,84 @@ def operating_zones(
             OperatingZone(b.deployment, b.load_mode, headroom * ceiling, limit, knee, headroom)
         )
     return zones
+
+
+@dataclass(frozen=True)
+class RateSaturation:
+    """Open loop: the first offered rate the server could not keep up with."""
+
+    deployment: str
+    offered_rps: float
+    achieved_rps: float
+    last_kept_up_rps: float | None  # the highest offered rate it still completed
+
+
+KEEP_UP = 0.95  # completing less than 95% of the offered rate: the queue only grows
+
+
+def rate_saturation(levels: pl.DataFrame) -> list[RateSaturation]:
+    """Per deployment's rate sweep, where achieved throughput falls behind the offer."""
+    out = []
+    rated = levels.filter(
+        (pl.col("load_mode") == "rate") & pl.col("request_throughput_rps").is_not_null()
+    )
+    for (deployment,), group in rated.group_by("deployment", maintain_order=True):
+        last = None
+        for row in group.sort("load_value").iter_rows(named=True):
+            offered = row["load_value"]
+            # Completed over offered, counting failures as not served.
+            if row["request_throughput_rps"] < KEEP_UP * offered:
+                out.append(
+                    RateSaturation(str(deployment), offered, row["request_throughput_rps"], last)
+                )
+                break
+            last = offered
+    return out
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """More load, less throughput and more latency: past the peak, not just flat."""
+
+    deployment: str
+    load_mode: str
+    from_load: float
+    to_load: float
+    from_rps: float
+    to_rps: float
+    from_p95_s: float
+    to_p95_s: float
+
+
+COLLAPSE_DROP = 0.05
+
+
+def collapse(levels: pl.DataFrame) -> list[Collapse]:
+    """The first step up in load where throughput falls by over 5% while p95 E2E rises."""
+    out = []
+    measured = levels.filter(
+        pl.col("load_value").is_not_null()
+        & pl.col("request_throughput_rps").is_not_null()
+        & pl.col("p95_e2e_s").is_not_null()
+    )
+    for (deployment, mode), group in measured.group_by(
+        "deployment", "load_mode", maintain_order=True
+    ):
+        rows = group.sort("load_value").to_dicts()
+        for a, b in itertools.pairwise(rows):
+            x0, x1 = a["request_throughput_rps"], b["request_throughput_rps"]
+            if x0 > 0 and x1 < (1 - COLLAPSE_DROP) * x0 and b["p95_e2e_s"] > a["p95_e2e_s"]:
+                out.append(
+                    Collapse(
+                        str(deployment),
+                        str(mode),
+                        a["load_value"],
+                        b["load_value"],
+                        x0,
+                        x1,
+                        a["p95_e2e_s"],
+                        b["p95_e2e_s"],
+                    )
+                )
+                break
+    return out
