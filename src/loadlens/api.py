@@ -55,7 +55,7 @@ def load_traces(
     **options: Any,
 ) -> tuple[list[Trace], list[sources.Skipped]]:
     """Parse and check every file first, so a bad one stops the ingest before any write."""
-    files, skipped = sources.expand(paths)
+    files, skipped = sources.plan(paths, fmt)
     traces = []
     for f in files:
         traces.append(sources.load_file(f, fmt, **options))

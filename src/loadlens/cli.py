@@ -22,7 +22,7 @@ from loadlens.errors import ConfigError, LoadlensError
 from loadlens.findings import format_load
 from loadlens.report.brief import build_brief
 from loadlens.report.render import FORMATS, render, write_atomic
-from loadlens.sources import expand
+from loadlens.sources import plan
 from loadlens.sources.generic import parse_mapping
 from loadlens.warehouse import Warehouse
 
@@ -148,7 +148,7 @@ def ingest(
             raise ConfigError(f"--load-mode '{options['load_mode']}': use concurrency or rate")
     fmt = fmt or config.ingest.format
     attrs = config.deployments.get(deployment)
-    files, _ = expand(paths)
+    files, _ = plan(paths, fmt)
     with Progress(
         TextColumn("[bold]reading"),
         BarColumn(),

@@ -1,7 +1,10 @@
 """Source registry: every module in this package that defines `detect` and `load` is a format.
 
 Adding a format is adding one module (with NAME, detect(path, head) and load(path)) and
-its test file; nothing here changes. Formats that cannot be recognised from content alone
+its test file; nothing here changes. A tool that writes several files for one run (a
+per-request export beside its summary) is one module whose `partners(path)` names the files
+`load(path)` reads with `path`: those are then not loaded on their own. A summary whose
+per-request partner is absent is loaded alone, as summary-only. Formats that cannot be recognised from content alone
 (the generic column-mapped loader) set AUTO_DETECT = False, have no detect, and are only
 used by name.
 """
@@ -91,6 +94,27 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
             else:
                 files.append(f)
     return files, skipped
+
+
+def plan(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Path], list[Skipped]]:
+    """The files to load, in order, and what was passed over: `expand`, less the files a
+    format reads together with another one (`partners`). With `fmt` nothing is detected."""
+    files, skipped = expand(paths)
+    if fmt is not None:
+        return files, skipped
+    partner_of: dict[Path, Path] = {}
+    for f in files:
+        module = detect(f)
+        for partner in getattr(module, "partners", lambda _: [])(f):
+            if partner != f:
+                partner_of.setdefault(partner.resolve(), f)
+    kept = []
+    for f in files:
+        if (primary := partner_of.get(f.resolve())) is not None:
+            skipped.append(Skipped(f, f"read together with {primary.name}"))
+        else:
+            kept.append(f)
+    return kept, skipped
 
 
 def load_file(path: Path, fmt: str | None = None, **options: Any) -> Trace:
