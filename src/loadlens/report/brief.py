@@ -20,6 +20,47 @@ from loadlens.api import Analysis
 from loadlens.config import format_seconds
 from loadlens.findings import Finding, approx, boundary_range, format_load
 
+# The order a reader follows for one deployment: what it carries, where and why it breaks,
+# what fixes it, where to run it and what that costs; then what qualifies the numbers.
+STORY = (
+    "capacity",
+    "slo_breach",
+    "drivers",
+    "whatif",
+    "operating_zone",
+    "cost",
+    "errors",
+    "collapse",
+    "rate_saturation",
+    "throughput_plateau",
+)
+NOTES = ("scalability", "littles_law", "summary_only", "sample_size")
+
+
+class FindingGroup(BaseModel):
+    title: str
+    findings: list[Finding]  # in STORY order
+    notes: list[Finding]  # qualifications: method fits, sample sizes, data caveats
+
+
+def group_findings(findings: list[Finding], deployments: list[str]) -> list[FindingGroup]:
+    """One group per deployment (in the given order), then one for findings about none."""
+    rank = {kind: i for i, kind in enumerate(STORY + NOTES)}
+    groups = []
+    for name in [*deployments, None]:
+        mine = sorted(
+            (f for f in findings if f.deployment == name), key=lambda f: rank.get(f.kind, 99)
+        )
+        if mine:
+            groups.append(
+                FindingGroup(
+                    title=name or "All deployments",
+                    findings=[f for f in mine if f.kind not in NOTES],
+                    notes=[f for f in mine if f.kind in NOTES],
+                )
+            )
+    return groups
+
 
 class Brief(BaseModel):
     title: str
@@ -30,6 +71,7 @@ class Brief(BaseModel):
     simulated: bool
     key_numbers: list[dict[str, str]]
     findings: list[Finding]
+    finding_groups: list[FindingGroup]
     level_tables: dict[str, list[dict[str, str]]]
     provenance: list[dict[str, str]]
     sample_notes: list[str]
@@ -285,6 +327,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         f"{analysis.levels.height} load levels; {int(ns.sum()):,} requests in all, "
         f"{int(ns.min()) if ns.len() else 0:,}–{int(ns.max()) if ns.len() else 0:,} per level.",
     ]
+    key_numbers_ = key_numbers(analysis, binding)
     return Brief(
         title="Capacity brief: " + ", ".join(names),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -292,8 +335,9 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         slos=[str(s) for s in analysis.slos],
         decision=decision(binding) + zone_sentence(analysis.zones),
         simulated=_is_simulated(analysis),
-        key_numbers=key_numbers(analysis, binding),
+        key_numbers=key_numbers_,
         findings=analysis.findings,
+        finding_groups=group_findings(analysis.findings, [k["deployment"] for k in key_numbers_]),
         level_tables=level_tables(analysis),
         provenance=provenance(analysis),
         sample_notes=sample_notes,

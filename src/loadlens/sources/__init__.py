@@ -4,9 +4,9 @@ Adding a format is adding one module (with NAME, detect(path, head) and load(pat
 its test file; nothing here changes. A tool that writes several files for one run (a
 per-request export beside its summary) is one module whose `partners(path)` names the files
 `load(path)` reads with `path`: those are then not loaded on their own. A summary whose
-per-request partner is absent is loaded alone, as summary-only. Formats that cannot be recognised from content alone
-(the generic column-mapped loader) set AUTO_DETECT = False, have no detect, and are only
-used by name.
+per-request partner is absent is loaded alone, as summary-only. Formats that cannot be
+recognised from content alone (the generic column-mapped loader) set AUTO_DETECT = False,
+have no detect, and are only used by name.
 """
 
 from __future__ import annotations

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from loadlens.findings import Finding
+from loadlens.report.brief import group_findings
+
+
+def _f(kind: str, deployment: str | None) -> Finding:
+    return Finding(
+        kind=kind,  # type: ignore[arg-type]
+        severity="info",
+        deployment=deployment,
+        sentence=f"{kind} of {deployment}",
+        evidence={},
+        confidence="",
+    )
+
+
+def test_findings_are_grouped_per_deployment_in_reading_order() -> None:
+    findings = [
+        _f("sample_size", "b"),
+        _f("cost", "a"),
+        _f("capacity", "a"),
+        _f("scalability", "a"),
+        _f("whatif", "a"),
+        _f("capacity", "b"),
+        _f("littles_law", None),
+    ]
+    groups = group_findings(findings, ["b", "a"])
+    assert [g.title for g in groups] == ["b", "a", "All deployments"]
+    assert [f.kind for f in groups[1].findings] == ["capacity", "whatif", "cost"]
+    assert [f.kind for f in groups[1].notes] == ["scalability"]
+    assert [f.kind for f in groups[0].notes] == ["sample_size"]
+    assert sum(len(g.findings) + len(g.notes) for g in groups) == len(findings)
