@@ -82,3 +82,30 @@ def test_causes_sum_to_the_growth(rows, tpot0, tpot1) -> None:
     heavy = _requests("b", ttft, [o + 7 for o in out], tpot1, [i * 2 for i in inputs])
     d = _one(light, heavy)
     assert sum(d.contributions_s.values()) == pytest.approx(d.growth_s, rel=1e-9, abs=1e-9)
+
+
+def test_token_costs_recover_known_per_token_slopes() -> None:
+    import random
+
+    from loadlens.analysis.drivers import token_costs
+
+    rng = random.Random(7)
+    rows = []
+    for _ in range(300):
+        n_in, n_out = rng.randint(100, 900), rng.randint(50, 400)
+        noise = rng.gauss(0, 0.05)
+        rows.append(("varied", n_in, n_out, 0.05 + 1e-4 * n_in + 0.02 * n_out + noise, "ok"))
+        rows.append(("forced", n_in, 256, 0.05 + 1e-4 * n_in + 0.02 * 256 + noise, "ok"))
+    rows.append(("varied", 500, 100, None, "error"))  # failures are not fitted
+    frame = pl.DataFrame(
+        rows, schema=["run_id", "input_tokens", "output_tokens", "e2e_s", "status"], orient="row"
+    )
+    costs = {r["run_id"]: r for r in token_costs(frame).iter_rows(named=True)}
+    varied, forced = costs["varied"], costs["forced"]
+    assert varied["n"] == 300
+    assert varied["per_output_token_s_lo"] < 0.02 < varied["per_output_token_s_hi"]
+    assert varied["per_input_token_s_lo"] < 1e-4 < varied["per_input_token_s_hi"]
+    assert varied["per_output_token_s"] == pytest.approx(0.02, rel=0.01)
+    # Forced output lengths: nothing to regress on, so no slope rather than a made-up one.
+    assert forced["per_output_token_s"] is None
+    assert forced["per_input_token_s"] == pytest.approx(1e-4, rel=0.3)

@@ -464,6 +464,10 @@ def cost_finding(c: Cost) -> Finding:
     )
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
 def drivers_findings(
     drivers: list[Drivers], boundaries: list[SloBoundary], levels: pl.DataFrame
 ) -> list[Finding]:
@@ -491,14 +495,30 @@ def drivers_findings(
             signals.append(f"{d.preemptions:,.0f} preemptions")
         if d.waiting_mean is not None and d.waiting_mean >= 0.5:
             signals.append(f"{d.waiting_mean:.1f} requests waiting on average")
+        per_token = ""
+        if d.per_output_token_s is not None and d.per_output_token_ci is not None:
+            lo, hi = d.per_output_token_ci
+            per_token = (
+                f" Request by request, each output token added {_ms(d.per_output_token_s)} "
+                f"to E2E there (95% CI {_ms(lo)}–{_ms(hi)})"
+                + (
+                    f", against {_ms(d.baseline_per_output_token_s)} at "
+                    f"{format_load(d.load_mode, d.baseline_load)}"
+                    if d.baseline_per_output_token_s is not None
+                    else ""
+                )
+                + "."
+            )
         sentence = (
             f"At {format_load(d.load_mode, d.load)}, mean E2E of {d.deployment} grew from "
-            f"{format_seconds(d.baseline_e2e_mean_s)} (at {d.baseline_load:g}) to "
+            f"{format_seconds(d.baseline_e2e_mean_s)} "
+            f"(at {format_load(d.load_mode, d.baseline_load)}) to "
             f"{format_seconds(d.e2e_mean_s)}"
             + (f" (p95 {format_seconds(p95[0])})" if p95.len() and p95[0] is not None else "")
             + f": {causes} of the growth"
             + (f"; {', '.join(signals)}" if signals else "")
             + "."
+            + per_token
         )
         out.append(
             Finding(
@@ -512,9 +532,16 @@ def drivers_findings(
                     "kv_cache_peak": d.kv_cache_peak,
                     "preemptions": d.preemptions,
                     "waiting_mean": d.waiting_mean,
+                    "per_output_token_s": d.per_output_token_s,
+                    "baseline_per_output_token_s": d.baseline_per_output_token_s,
                 },
                 confidence=f"exact split of the mean over {d.n} requests; prefill cost "
-                "fitted at the lightest level",
+                "fitted at the lightest level"
+                + (
+                    "; per-token cost: least squares of E2E on input and output tokens"
+                    if per_token
+                    else ""
+                ),
             )
         )
     return out

@@ -13,10 +13,16 @@ modelled from the lightest level, where requests barely queue, as a + b × input
 
 These four sum to the growth of mean E2E exactly. (Means, not p95: percentiles do not
 add; the brief states p95 beside them.) Server signals, where scraped, are evidence.
+
+`token_costs` is the per-request view of the same question: at each level, the least-
+squares fit E2E = c + β_in·input tokens + β_out·output tokens, with normal-theory 95%
+intervals on the slopes. β_out is what one more generated token costs at that load; its
+growth with load is decode contention seen request by request, not through means.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import polars as pl
@@ -43,6 +49,11 @@ class Drivers:
     preemptions: float | None
     waiting_mean: float | None
     n: int
+    # Per-request regression (token_costs): seconds per output token here and at the
+    # lightest level, with this level's 95% interval; None where outputs did not vary.
+    per_output_token_s: float | None = None
+    per_output_token_ci: tuple[float, float] | None = None
+    baseline_per_output_token_s: float | None = None
 
     @property
     def growth_s(self) -> float:
@@ -88,6 +99,82 @@ def prefill_fit(requests: pl.DataFrame, run_id: str) -> tuple[float, float]:
     return fit["my"] - b * fit["mx"], b
 
 
+TOKEN_COST_MIN_REQUESTS = 10
+Z95 = 1.959964
+
+
+def token_costs(requests: pl.DataFrame) -> pl.DataFrame:
+    """Per run: E2E regressed on input and output tokens over its successful requests.
+
+    Columns: run_id, n, per_input_token_s, per_output_token_s, each with _lo/_hi (95%,
+    normal approximation), and r2. A slope is null where its tokens do not vary (forced
+    output lengths leave nothing to regress on); runs under 10 requests are left out.
+    """
+    x1, x2, y = pl.col("x1"), pl.col("x2"), pl.col("y")
+    sums = (
+        requests.filter(pl.col("status") == "ok")
+        .select(
+            "run_id",
+            x1=pl.col("input_tokens").cast(pl.Float64),
+            x2=pl.col("output_tokens").cast(pl.Float64),
+            y=pl.col("e2e_s"),
+        )
+        .drop_nulls()
+        .group_by("run_id")
+        .agg(
+            n=pl.len(),
+            s11=((x1 - x1.mean()) ** 2).sum(),
+            s22=((x2 - x2.mean()) ** 2).sum(),
+            s12=((x1 - x1.mean()) * (x2 - x2.mean())).sum(),
+            s1y=((x1 - x1.mean()) * (y - y.mean())).sum(),
+            s2y=((x2 - x2.mean()) * (y - y.mean())).sum(),
+            syy=((y - y.mean()) ** 2).sum(),
+        )
+        .filter(pl.col("n") >= TOKEN_COST_MIN_REQUESTS)
+        .sort("run_id")
+    )
+    rows = []
+    for r in sums.iter_rows(named=True):
+        rows.append({"run_id": r["run_id"], "n": r["n"], **_ols2(r)})
+    schema = {"run_id": pl.String, "n": pl.Int64, "r2": pl.Float64}
+    for name in ("per_input_token_s", "per_output_token_s"):
+        schema |= {name: pl.Float64, f"{name}_lo": pl.Float64, f"{name}_hi": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _ols2(r: dict[str, float]) -> dict[str, float | None]:
+    """Two-regressor least squares from centred sums; a regressor without variance is
+    dropped (its slope null) and the other fitted alone."""
+    keep = [k for k in ("1", "2") if r[f"s{k}{k}"] > 1e-9]
+    out: dict[str, float | None] = {"r2": None}
+    for name in ("per_input_token_s", "per_output_token_s"):
+        out |= {name: None, f"{name}_lo": None, f"{name}_hi": None}
+    if not keep:
+        return out
+    if len(keep) == 2:
+        det = r["s11"] * r["s22"] - r["s12"] ** 2
+        if det <= 1e-9 * r["s11"] * r["s22"]:  # collinear: cannot separate the two
+            return out
+        inv = {"11": r["s22"] / det, "22": r["s11"] / det, "12": -r["s12"] / det}
+        beta = {
+            "1": inv["11"] * r["s1y"] + inv["12"] * r["s2y"],
+            "2": inv["12"] * r["s1y"] + inv["22"] * r["s2y"],
+        }
+    else:
+        k = keep[0]
+        inv = {f"{k}{k}": 1 / r[f"s{k}{k}"]}
+        beta = {k: r[f"s{k}y"] / r[f"s{k}{k}"]}
+    explained = sum(beta[k] * r[f"s{k}y"] for k in keep)
+    dof = r["n"] - 1 - len(keep)
+    sigma2 = max(r["syy"] - explained, 0.0) / dof if dof > 0 else math.nan
+    out["r2"] = explained / r["syy"] if r["syy"] > 0 else None
+    for k, name in (("1", "per_input_token_s"), ("2", "per_output_token_s")):
+        if k in beta:
+            half = Z95 * math.sqrt(sigma2 * inv[f"{k}{k}"]) if dof > 0 else math.inf
+            out |= {name: beta[k], f"{name}_lo": beta[k] - half, f"{name}_hi": beta[k] + half}
+    return out
+
+
 def _signals(samples: pl.DataFrame) -> pl.DataFrame:
     """Per run: peak KV-cache usage, preemptions during the run, peak waiting queue."""
     schema = {
@@ -113,7 +200,17 @@ def _signals(samples: pl.DataFrame) -> pl.DataFrame:
 
 def decompose(runs: pl.DataFrame, requests: pl.DataFrame, samples: pl.DataFrame) -> list[Drivers]:
     """Drivers of every level above the lightest, per deployment and load mode."""
-    means = per_level(requests, runs).join(_signals(samples), on="run_id", how="left")
+    means = (
+        per_level(requests, runs)
+        .join(_signals(samples), on="run_id", how="left")
+        .join(
+            token_costs(requests).select(
+                "run_id", "per_output_token_s", "per_output_token_s_lo", "per_output_token_s_hi"
+            ),
+            on="run_id",
+            how="left",
+        )
+    )
     out: list[Drivers] = []
     for (deployment, mode), group in means.filter(pl.col("load_value").is_not_null()).group_by(
         "deployment", "load_mode", maintain_order=True
@@ -144,6 +241,13 @@ def decompose(runs: pl.DataFrame, requests: pl.DataFrame, samples: pl.DataFrame)
                     preemptions=row.get("preemptions"),
                     waiting_mean=row.get("waiting_mean"),
                     n=row["n"],
+                    per_output_token_s=row.get("per_output_token_s"),
+                    per_output_token_ci=(
+                        (row["per_output_token_s_lo"], row["per_output_token_s_hi"])
+                        if row.get("per_output_token_s_lo") is not None
+                        else None
+                    ),
+                    baseline_per_output_token_s=base.get("per_output_token_s"),
                 )
             )
     return out
