@@ -239,10 +239,14 @@ def simulate(
     concurrency: int,
     num_requests: int,
     seed: int = 0,
+    rate: float | None = None,
 ) -> SimResult:
     """Closed loop in virtual time: `concurrency` users, each sending its next request
-    the moment its previous one ends, until `num_requests` have been sent."""
+    the moment its previous one ends, until `num_requests` have been sent. With `rate`
+    (requests/s), open loop instead: Poisson arrivals regardless of completions, and
+    `concurrency` is ignored."""
     rng = random.Random(seed)
+    arrivals = random.Random(seed + 1)
     engine = Engine(profile, seed)
     sends: list[tuple[float, int]] = []  # (time, seq) of requests about to reach the server
     requests: list[SimRequest] = []
@@ -264,8 +268,14 @@ def simulate(
             samples.extend((next_sample, k, signals[k]) for k in SAMPLED_SIGNALS)
             next_sample += SAMPLE_PERIOD_S
 
-    for _ in range(concurrency):
-        send(0.0)
+    if rate is None:
+        for _ in range(concurrency):
+            send(0.0)
+    else:
+        at = 0.0
+        for _ in range(num_requests):
+            send(at)
+            at += arrivals.expovariate(rate)
     while sends or engine.busy:
         if not engine.busy and sends[0][0] > t:
             t = sends[0][0]  # idle until the next request arrives
@@ -274,7 +284,8 @@ def simulate(
             if rng.random() < workload.error_rate:
                 req.error, req.output_tokens = ERROR_MESSAGE, 0
                 req.end_s = req.start_s + profile.error_latency_s
-                send(req.end_s)
+                if rate is None:
+                    send(req.end_s)
             else:
                 engine.submit(req)
         sample_until(t)
@@ -289,7 +300,8 @@ def simulate(
             req.token_times.append(t)
             if done:
                 req.end_s = t
-                send(t)
+                if rate is None:
+                    send(t)
     end = max((r.end_s for r in requests if r.end_s is not None), default=0.0)
     sample_until(end)
     return SimResult(requests, samples, duration_s=end, preemptions=engine.preemptions)

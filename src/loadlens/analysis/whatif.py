@@ -7,6 +7,14 @@
   decode step, is about (N / n̄) × b × ī (admissions per step × prefill cost per prompt,
   b fitted at the lightest level, n̄ and ī the mean output and input tokens), so
   TPOT' = TPOT + stall × (1/k − 1). The KV cache freed by shorter outputs is ignored.
+  Open loop (a rate sweep) is different: arrivals do not wait for completions, so
+  shorter outputs leave fewer requests in flight. The new in-flight count N' solves
+  Little's law, N' = λ × (TTFT(N') + (k × n̄ − 1) × TPOT(N')), with TTFT(N) and TPOT(N)
+  the sweep's own mean curves against achieved concurrency (interpolated, never
+  extrapolated); each request's TTFT and TPOT are scaled by the curve's ratio N' : N.
+  The curve point N' was measured at a lower arrival rate λ' = N' / E2E(N'), with fewer
+  prefills stalling each second of decode, so TPOT is raised by (1 − λ'·p) / (1 − λ·p),
+  p = b × ī the prefill time of a mean prompt (b fitted at the lightest level).
 - Shorter prompts (input length × k): TTFT drops by the prefill cost of the removed
   tokens, b × (1 − k) × input, with b fitted at the lightest level (see drivers).
 - Less load per replica (lower concurrency, or more replicas sharing the same load):
@@ -18,7 +26,9 @@ Each solution is the smallest change meeting every breached SLO; its basis is st
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import polars as pl
 
@@ -63,6 +73,79 @@ def predict_output_scale(
     scaled = ok.with_columns(
         tokens=(pl.col("output_tokens") * k).round().clip(lower_bound=1),
         tpot_s=pl.col("tpot_s").fill_null(0.0) + stall_s * (1 / k - 1),
+    ).with_columns(e2e_s=pl.col("ttft_s") + (pl.col("tokens") - 1) * pl.col("tpot_s"))
+    return _slo_values(scaled, slos)
+
+
+Curve = list[tuple[float, float, float]]  # (achieved concurrency, mean TTFT, mean TPOT)
+
+
+def in_flight_curve(levels: pl.DataFrame) -> Curve:
+    """One deployment's levels as (achieved concurrency, mean TTFT, mean TPOT)."""
+    cols = ("achieved_concurrency", "mean_ttft_s", "mean_tpot_s")
+    if not all(c in levels.columns for c in cols):
+        return []
+    rows = levels.select(cols).drop_nulls().sort("achieved_concurrency").rows()
+    return [(float(n), float(t), float(p)) for n, t, p in rows]
+
+
+def _on_curve(curve: Curve, n: float) -> tuple[float, float] | None:
+    ttft = value_at([(c[0], c[1]) for c in curve], n)
+    tpot = value_at([(c[0], c[2]) for c in curve], n)
+    return None if ttft is None or tpot is None else (ttft, tpot)
+
+
+def open_loop_in_flight(curve: Curve, rate: float, mean_steps: float) -> float | None:
+    """N' with N' = rate × (TTFT(N') + mean_steps × TPOT(N')), by bisection on the
+    measured curve; the lightest level's N if even that is more than needed; None when
+    no measured point is stable (the queue would still grow)."""
+    if len(curve) < 2:
+        return None
+
+    def excess(n: float) -> float:
+        ttft, tpot = _on_curve(curve, n) or (math.inf, math.inf)
+        return rate * (ttft + mean_steps * tpot) - n
+
+    lo, hi = curve[0][0], curve[-1][0]
+    if excess(lo) <= 0:
+        return lo
+    if excess(hi) > 0:
+        return None
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    return hi
+
+
+def predict_output_scale_open(
+    requests: pl.DataFrame,
+    k: float,
+    slos: tuple[SLO, ...],
+    curve: Curve,
+    rate: float,
+    prefill_s_per_token: float = 0.0,
+) -> dict[str, float] | None:
+    """SLO statistics of one open-loop level's requests if every output were k times as
+    long; None when the shorter outputs would still not bring a stable load."""
+    ok = request_metrics(requests.filter(pl.col("status") == "ok"))
+    if ok.is_empty() or len(curve) < 2:
+        return None
+    steps = float(ok["output_tokens"].mean()) * k - 1  # type: ignore[arg-type]
+    now = float(ok["ttft_s"].mean()), float(ok["tpot_s"].drop_nulls().mean() or 0.0)  # type: ignore[arg-type]
+    n_new = open_loop_in_flight(curve, rate, max(steps, 0.0))
+    at = _on_curve(curve, n_new) if n_new is not None else None
+    if at is None or n_new is None or now[0] <= 0 or now[1] <= 0:
+        return None
+    prefill = prefill_s_per_token * float(ok["input_tokens"].mean())  # type: ignore[arg-type]
+    # The sweep's requests had the measured output length: that is the rate it ran at.
+    measured_steps = float(ok["output_tokens"].mean()) - 1  # type: ignore[arg-type]
+    curve_rate = n_new / (at[0] + max(measured_steps, 0.0) * at[1])
+    busy_now, busy_curve = rate * prefill, curve_rate * prefill
+    stall = (1 - busy_curve) / (1 - busy_now) if busy_now < 1 else math.inf
+    scaled = ok.with_columns(
+        tokens=(pl.col("output_tokens") * k).round().clip(lower_bound=1),
+        ttft_s=pl.col("ttft_s") * (at[0] / now[0]),
+        tpot_s=pl.col("tpot_s").fill_null(0.0) * (at[1] / now[1] * max(stall, 1.0)),
     ).with_columns(e2e_s=pl.col("ttft_s") + (pl.col("tokens") - 1) * pl.col("tpot_s"))
     return _slo_values(scaled, slos)
 
@@ -120,25 +203,30 @@ def solve(
         level_row = levels.filter(key & (pl.col("load_value") == load))
         in_flight = level_row["achieved_concurrency"][0] if level_row.height else None
         stall = prefill_stall(reqs, in_flight or load, slope)
-        # Output cut: the statistics fall as k falls; bisect for the largest k that meets.
-        if _meets(predict_output_scale(reqs, 0.2, slos, stall), slos):
-            lo, hi = 0.2, 1.0
-            for _ in range(30):
-                mid = (lo + hi) / 2
-                ok = _meets(predict_output_scale(reqs, mid, slos, stall), slos)
-                lo, hi = (mid, hi) if ok else (lo, mid)
-            out.append(
-                WhatIf(
-                    b.deployment,
-                    b.load_mode,
-                    load,
-                    "output_scale",
-                    lo,
-                    predict_output_scale(reqs, lo, slos, stall),
-                    f"TTFT and TPOT as measured at this level, plus {stall * 1000:.1f} ms "
-                    "of prefill per step growing as 1/k",
-                )
+        predict: Callable[[float], dict[str, float] | None]
+        if b.load_mode == "rate":
+            predict = partial(
+                predict_output_scale_open,
+                reqs,
+                slos=slos,
+                curve=in_flight_curve(levels.filter(key)),
+                rate=load,
+                prefill_s_per_token=slope,
             )
+            basis = (
+                "open loop: in-flight requests from Little's law on the sweep's own "
+                "TTFT and TPOT curves against achieved concurrency, with prefill stalls "
+                f"at {load:g} req/s"
+            )
+        else:
+            predict = partial(predict_output_scale, reqs, slos=slos, stall_s=stall)
+            basis = (
+                f"TTFT and TPOT as measured at this level, plus {stall * 1000:.1f} ms "
+                "of prefill per step growing as 1/k"
+            )
+        if (cut := _largest_k(predict, slos)) is not None:
+            k, predicted = cut
+            out.append(WhatIf(b.deployment, b.load_mode, load, "output_scale", k, predicted, basis))
         if slope > 0 and _meets(predict_input_scale(reqs, 0.05, slope, slos), slos):
             lo, hi = 0.05, 1.0
             for _ in range(30):
@@ -189,6 +277,26 @@ def solve(
                 )
                 break
     return out
+
+
+def _largest_k(
+    predict: Callable[[float], dict[str, float] | None], slos: tuple[SLO, ...]
+) -> tuple[float, dict[str, float]] | None:
+    """The largest output scale k in [0.2, 1] whose prediction meets every SLO (the
+    statistics fall as k falls: bisection), with that prediction; None if even 0.2 fails."""
+
+    def meets(k: float) -> bool:
+        p = predict(k)
+        return p is not None and _meets(p, slos)
+
+    if not meets(0.2):
+        return None
+    lo, hi = 0.2, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if meets(mid) else (lo, mid)
+    predicted = predict(lo)
+    return None if predicted is None else (lo, predicted)
 
 
 def describe(w: WhatIf, output_mean: float | None = None) -> str:
