@@ -4,7 +4,8 @@
 batch limit) runs in its own process, so the server is not the bottleneck; the runner
 sweeps closed-loop levels up to 1,000 concurrent streams. For each level it prints the
 streamed tokens/s the client handled and its added latency: measured TTFT/E2E minus the
-server's own stamps for the same request (p50/p99), the baseline measured in the same run.
+server's own stamps for the same request (p50/p99), the baseline measured in the same run,
+and the CPU each process used (share of one core; the level includes writing and ingesting).
 
     make bench-runner
     python bench/runner.py --levels 100,1000 --tokens 30
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +30,15 @@ from loadlens.runner.loadgen import Level, Plan
 from loadlens.runner.sweep import Target, sweep
 from loadlens.runner.workloads import synthetic
 from loadlens.warehouse import Warehouse
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, or of another one from /proc."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -62,7 +73,8 @@ def main() -> None:
         print(f"serve-sim instant, {args.step_ms:g} ms per token, {args.tokens} tokens/request")
         print(
             f"{'streams':>8} {'requests':>9} {'errors':>7} {'tok/s':>9} "
-            f"{'added TTFT p50/p99 ms':>22} {'added E2E p50/p99 ms':>21}"
+            f"{'added TTFT p50/p99 ms':>22} {'added E2E p50/p99 ms':>21} "
+            f"{'CPU client/server':>18}"
         )
         with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "b.duckdb") as wh:
             # Warm the client's code paths (first-call imports) outside any measured level.
@@ -78,6 +90,7 @@ def main() -> None:
             for n in (int(v) for v in args.levels.split(",")):
                 level = Level("concurrency", n)
                 started = time.perf_counter()
+                cpu = cpu_seconds(), cpu_seconds(server.pid)
                 sweep(
                     Target(f"{base}/v1", "bench", use_nvml=False, timeout_s=120),
                     synthetic(64, args.tokens),
@@ -87,7 +100,9 @@ def main() -> None:
                     out_dir=Path(tmp) / "runs",
                     warehouse=wh,
                 )
-                wall = time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                client_cpu = (cpu_seconds() - cpu[0]) / elapsed
+                server_cpu = (cpu_seconds(server.pid) - cpu[1]) / elapsed
                 runs = wh.runs([f"b{n}"])
                 rows = wh.requests(runs["run_id"].to_list())
                 with urllib.request.urlopen(f"{base}/sim/requests", timeout=30) as resp:
@@ -118,6 +133,7 @@ def main() -> None:
                     f"{n:>8} {rows.height:>9} {(rows['status'] != 'ok').sum():>7} "
                     f"{tokens / wall:>9,.0f} {pct(ttft, 0.5):>10.1f} / {pct(ttft, 0.99):<9.1f}"
                     f"{pct(e2e, 0.5):>10.1f} / {pct(e2e, 0.99):<9.1f}"
+                    f"{client_cpu:>10.0%} / {server_cpu:<6.0%}"
                 )
     finally:
         server.terminate()
