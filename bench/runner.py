@@ -36,7 +36,7 @@ def cpu_seconds(pid: int | None = None) -> float:
     """CPU time (user + system) of this process, or of another one from /proc."""
     if pid is None:
         t = os.times()
-        return t.user + t.system
+        return t.user + t.system + t.children_user + t.children_system  # joined workers
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=30, help="output tokens per request")
     parser.add_argument("--step-ms", type=float, default=100.0)
     parser.add_argument("--rounds", type=int, default=2, help="requests per stream per level")
+    parser.add_argument(
+        "--workers", default="1,2", help="client processes to compare at each level"
+    )
     args = parser.parse_args()
     server = subprocess.Popen(
         [
@@ -72,7 +75,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         print(f"serve-sim instant, {args.step_ms:g} ms per token, {args.tokens} tokens/request")
         print(
-            f"{'streams':>8} {'requests':>9} {'errors':>7} {'tok/s':>9} "
+            f"{'streams':>8} {'workers':>8} {'requests':>9} {'errors':>7} {'tok/s':>9} "
             f"{'added TTFT p50/p99 ms':>22} {'added E2E p50/p99 ms':>21} "
             f"{'CPU client/server':>18}"
         )
@@ -87,7 +90,11 @@ def main() -> None:
                 out_dir=Path(tmp) / "runs",
                 warehouse=wh,
             )
-            for n in (int(v) for v in args.levels.split(",")):
+            for n, workers in (
+                (int(v), int(w)) for v in args.levels.split(",") for w in args.workers.split(",")
+            ):
+                if workers > 1 and n < 100:
+                    continue  # one process is enough there
                 level = Level("concurrency", n)
                 started = time.perf_counter()
                 cpu = cpu_seconds(), cpu_seconds(server.pid)
@@ -95,15 +102,15 @@ def main() -> None:
                     Target(f"{base}/v1", "bench", use_nvml=False, timeout_s=120),
                     synthetic(64, args.tokens),
                     [level],
-                    Plan(requests=n * args.rounds, warmup=0),
-                    deployment=f"b{n}",
+                    Plan(requests=n * args.rounds, warmup=0, workers=workers),
+                    deployment=f"b{n}w{workers}",
                     out_dir=Path(tmp) / "runs",
                     warehouse=wh,
                 )
                 elapsed = time.perf_counter() - started
                 client_cpu = (cpu_seconds() - cpu[0]) / elapsed
                 server_cpu = (cpu_seconds(server.pid) - cpu[1]) / elapsed
-                runs = wh.runs([f"b{n}"])
+                runs = wh.runs([f"b{n}w{workers}"])
                 rows = wh.requests(runs["run_id"].to_list())
                 with urllib.request.urlopen(f"{base}/sim/requests", timeout=30) as resp:
                     stamped = {
@@ -130,7 +137,7 @@ def main() -> None:
                 tokens = rows["output_tokens"].fill_null(0).sum()
                 wall = runs["duration_s"][0]
                 print(
-                    f"{n:>8} {rows.height:>9} {(rows['status'] != 'ok').sum():>7} "
+                    f"{n:>8} {workers:>8} {rows.height:>9} {(rows['status'] != 'ok').sum():>7} "
                     f"{tokens / wall:>9,.0f} {pct(ttft, 0.5):>10.1f} / {pct(ttft, 0.99):<9.1f}"
                     f"{pct(e2e, 0.5):>10.1f} / {pct(e2e, 0.99):<9.1f}"
                     f"{client_cpu:>10.0%} / {server_cpu:<6.0%}"

@@ -230,6 +230,47 @@ def test_resume_keeps_measured_levels(server: str, tmp_path: Path) -> None:
         assert wh.counts()["runs"] == 2
 
 
+def test_worker_processes_share_a_level_on_one_clock(server: str, tmp_path: Path) -> None:
+    target = Target(f"{server}/v1", "loadlens-sim", use_nvml=False)
+    levels = [Level("concurrency", 5), Level("rate", 8)]
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        outcomes = sweep(
+            target,
+            synthetic(40, "12:3"),
+            levels,
+            Plan(requests=15, warmup=3, workers=2),
+            deployment="w",
+            out_dir=tmp_path / "runs",
+            warehouse=wh,
+        )
+        runs = wh.runs(["w"])
+        rows = wh.requests(runs["run_id"].to_list()).join(
+            runs.select("run_id", "load_mode"), on="run_id"
+        )
+    assert [o.records for o in outcomes] == [15, 15]
+    assert rows.group_by("load_mode").agg(pl.col("seq").n_unique())["seq"].to_list() == [15, 15]
+    stamped = {r["request_id"]: r for r in _get(f"{server}/sim/requests") if r["request_id"]}
+    for row in rows.iter_rows(named=True):
+        key = "c5" if row["load_mode"] == "concurrency" else "r8"
+        srv = stamped[f"loadlens-{key}-{row['seq']}"]  # the id names the global sequence
+        assert srv["output_tokens"] == row["output_tokens"]
+        # Two processes, one monotonic clock: both agree with the server's stamps.
+        assert abs(row["ttft_s"] - (srv["token_times"][0] - srv["arrival"])) < 0.010
+
+
+def test_more_workers_than_streams_is_refused(server: str, tmp_path: Path) -> None:
+    with Warehouse(tmp_path / "w.duckdb") as wh, pytest.raises(ConfigError, match="worker"):
+        sweep(
+            Target(f"{server}/v1", "loadlens-sim", use_nvml=False),
+            synthetic(20, 4),
+            [Level("concurrency", 2)],
+            Plan(requests=4, workers=3),
+            deployment="w",
+            out_dir=tmp_path / "runs",
+            warehouse=wh,
+        )
+
+
 def test_metric_names_of_every_engine_map_to_canonical_signals() -> None:
     text = """
 # TYPE sglang:num_running_reqs gauge

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import sys
 import time
@@ -560,6 +561,14 @@ def sweep(
         bool, typer.Option(help="Keep levels already measured; run the rest.")
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed for prompts and arrivals.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Client processes sharing each level (default 1). One process times "
+            "a few hundred streams well; above that, use one worker per core.",
+        ),
+    ] = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -591,9 +600,10 @@ def sweep(
         warmup=warmup if warmup is not None else c.warmup,
         arrival=(arrival or c.arrival),  # type: ignore[arg-type]
         seed=seed if seed is not None else c.seed,
+        workers=workers or c.workers,
     )
     if plan.requests is None and plan.duration_s is None:
-        plan = Plan(requests=200, warmup=plan.warmup, arrival=plan.arrival, seed=plan.seed)
+        plan = dataclasses.replace(plan, requests=200)
     prompt_file = prompts or (Path(c.prompts) if c.prompts else None)
     if prompt_file:
         workload = workloads.from_file(prompt_file, output_tokens, plan.seed)

@@ -164,6 +164,7 @@ class SweepConfig(BaseModel):
     ignore_eos: bool = True
     out_dir: str = "runs"
     seed: int = 0
+    workers: int = Field(default=1, ge=1)
 
 
 class CheckConfig(BaseModel):

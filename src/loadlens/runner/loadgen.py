@@ -42,6 +42,7 @@ class Plan:
     warmup: int = 0
     arrival: Literal["poisson", "constant"] = "poisson"
     seed: int = 0
+    workers: int = 1  # client processes sharing the level (runner/workers.py)
 
 
 async def run_level(

@@ -25,6 +25,7 @@ from loadlens.errors import ConfigError
 from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.scrape import Sampler
+from loadlens.runner.workers import run_level_in_processes
 from loadlens.runner.workloads import Workload
 from loadlens.sources import loadlens_native
 from loadlens.trace import RunMeta
@@ -171,12 +172,15 @@ async def _measure(
             request_id=f"loadlens-{level.key}-{seq}",
         )
 
-    await client.prewarm(math.ceil(level.value))
+    report = (lambda r: on_record(level, r)) if on_record else None
+    if plan.workers == 1:
+        await client.prewarm(math.ceil(level.value))
     started_at = datetime.now(UTC).replace(tzinfo=None)
     async with Sampler(list(target.metrics_urls), use_nvml=target.use_nvml) as sampler:
-        records = await run_level(
-            send_one, level, plan, (lambda r: on_record(level, r)) if on_record else None
-        )
+        if plan.workers > 1:
+            records = await run_level_in_processes(target, workload, level, plan, report)
+        else:
+            records = await run_level(send_one, level, plan, report)
     if not records:
         return records, sampler.failures
     window_start, duration, frame = to_trace_frames(records, level)
