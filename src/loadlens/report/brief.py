@@ -14,7 +14,7 @@ import orjson
 import polars as pl
 from pydantic import BaseModel
 
-from loadlens import __version__, charts
+from loadlens import __version__
 from loadlens.analysis.saturation import OperatingZone, SloBoundary, max_load_within_slos
 from loadlens.api import Analysis
 from loadlens.config import format_seconds
@@ -304,6 +304,8 @@ def _is_simulated(analysis: Analysis) -> bool:
 
 
 def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
+    from loadlens import charts  # altair: loaded only to draw (~0.7 s)
+
     binding = sorted(
         max_load_within_slos(analysis.boundaries).values(), key=_capacity, reverse=True
     )

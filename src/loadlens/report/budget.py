@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from loadlens import __version__, charts
+from loadlens import __version__
 from loadlens.analysis.cost import HOURS_PER_MONTH, Scenario
 from loadlens.api import Analysis
 from loadlens.findings import approx, format_load
@@ -60,6 +60,8 @@ def headline(analysis: Analysis) -> str:
 
 
 def build_budget(analysis: Analysis, scenarios: list[Scenario]) -> BudgetBrief:
+    from loadlens import charts  # altair: loaded only to draw (~0.7 s)
+
     e = analysis.economics
     costs = sorted(analysis.costs, key=lambda c: c.deployment)
     users = sorted({*USER_LADDER, e.profile.users} if e else set(USER_LADDER))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from loadlens import __version__, charts
+from loadlens import __version__
 from loadlens.analysis.compare import Option, Recommendation, cost_latency_points, recommend
 from loadlens.analysis.saturation import max_load_within_slos
 from loadlens.api import Analysis
@@ -73,6 +73,8 @@ def recommendation_sentence(rec: Recommendation | None) -> str:
 
 
 def build_compare(analysis: Analysis) -> CompareBrief:
+    from loadlens import charts  # altair: loaded only to draw (~0.7 s)
+
     opts = options(analysis)
     binding = max_load_within_slos(analysis.boundaries)
     rows = []

@@ -13,8 +13,6 @@ from typing import Any
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from loadlens.api import Analysis
 from loadlens.report.brief import Brief
@@ -50,6 +48,11 @@ def render_html(brief: Any, template: str = "brief.html.j2") -> str:
 
 
 def html_to_pdf(html: str) -> bytes:
+    # Imported here: WeasyPrint loads Pango at import (~1 s), which every other command
+    # (`--help`, `sweep`, `serve-sim`) would otherwise pay for.
+    from weasyprint import HTML
+    from weasyprint.urls import URLFetcher
+
     fetcher = URLFetcher(allowed_protocols={"data"})
     pdf = HTML(string=html, url_fetcher=fetcher).write_pdf()
     assert pdf is not None
