@@ -1,0 +1,313 @@
+"""AIPerf artifacts: detection, per-request rows, the tool's own summary reproduced from the
+rows, summary-only fallback, version drift (0.3 vs 0.13) and bad input.
+
+Fixtures are unmodified `aiperf profile` output against `loadlens serve-sim` (see
+tests/fixtures/aiperf/README.md)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from tests.conftest import FIXTURES
+
+from loadlens import sources
+from loadlens.analysis.levels import levels
+from loadlens.errors import TraceFormatError
+from loadlens.sources import aiperf
+from loadlens.trace import Trace
+
+DIR = FIXTURES / "aiperf"
+C2 = DIR / "v0.13-c2"  # 40 requests + 4 warm-up, concurrency 2
+C8 = DIR / "v0.13-c8-faults"  # 48 requests + 4 warm-up, concurrency 8, 5 failures
+OLD = DIR / "v0.3-c4"  # aiperf 0.3.0, 32 requests, concurrency 4
+RUNS = [C2, C8, OLD]
+RECORDS = "profile_export.jsonl"
+SUMMARY = "profile_export_aiperf.json"
+CSV = "profile_export_aiperf.csv"
+# AIPerf summary metric -> the loadlens metric computed from rows with the same definition.
+SAME_DEFINITION = {
+    "time_to_first_token": "ttft_s",
+    "request_latency": "e2e_s",
+    "inter_token_latency": "tpot_s",  # AIPerf's ITL: (latency - TTFT) / (OSL - 1) per request
+    "inter_chunk_latency": "itl_s",  # AIPerf's pooled chunk gaps: our ITL samples
+}
+
+
+def _as_levels(trace: Trace) -> dict:
+    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
+    key = pl.col("run_key").replace_strict(run_id)
+    runs = pl.DataFrame(
+        [
+            {
+                "run_id": run_id[r.run_key],
+                "deployment": "d",
+                "load_mode": r.load_mode,
+                "load_value": r.load_value,
+                "duration_s": r.duration_s,
+                "num_requests": r.num_requests,
+                "num_errors": r.num_errors,
+            }
+            for r in trace.runs
+        ]
+    )
+    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
+    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
+    return levels(runs, requests, stats).row(0, named=True)
+
+
+def _summary(run: Path) -> dict:
+    return json.loads((run / SUMMARY).read_text())
+
+
+def _lines(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / RECORDS).read_text().splitlines()]
+
+
+# ----------------------------------------------------------------------------- detection
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
+def test_detects_all_three_files_and_reads_them_as_one_run(run: Path) -> None:
+    for name in (RECORDS, SUMMARY, CSV):
+        assert sources.detect(run / name) is aiperf, name
+    assert aiperf.partners(run / RECORDS) == [run / SUMMARY, run / CSV]
+    kept, skipped = sources.plan([run])
+    assert kept == [run / RECORDS]
+    assert {s.path.name for s in skipped} == {SUMMARY, CSV}
+
+
+def test_other_tools_files_are_not_aiperf(tmp_path: Path) -> None:
+    others = [
+        f
+        for f in FIXTURES.rglob("*")
+        if f.is_file() and DIR not in f.parents and f.suffix in {".json", ".jsonl", ".csv"}
+    ]
+    assert any("genai-perf" in str(f) for f in others)  # the look-alike summaries
+    for f in others:
+        assert not aiperf.detect(f, sources.read_head(f)), f
+    other = tmp_path / "x.jsonl"
+    other.write_text('{"metrics": {}, "hello": 1}\n')
+    assert not aiperf.detect(other, sources.read_head(other))
+
+
+# ----------------------------------------------------------------------------- golden rows
+
+
+def test_golden_rows_exclude_warmup() -> None:
+    lines = _lines(C2)
+    assert [r["metadata"]["benchmark_phase"] for r in lines].count("warmup") == 4
+    trace = sources.load_file(C2 / RECORDS)
+    (run,) = trace.runs
+    assert trace.source.tool_version == "0.13.0"
+    assert (run.load_mode, run.load_value) == ("concurrency", 2.0)
+    assert run.model == "loadlens-sim"
+    assert run.num_requests == 40 and run.num_errors == 0
+    assert run.workload["warmup_request_count"] == 4
+    req = trace.requests.sort("seq")
+    assert req.height == 40
+    first = next(r for r in lines if r["metadata"]["benchmark_phase"] == "profiling")
+    row = req.row(0, named=True)
+    m = first["metrics"]
+    assert row["ttft_s"] == pytest.approx(m["time_to_first_token"]["value"] / 1000)
+    assert row["e2e_s"] == pytest.approx(m["request_latency"]["value"] / 1000)
+    assert row["itl_s"] == pytest.approx([v / 1000 for v in m["inter_chunk_latency"]["value"]])
+    assert (row["input_tokens"], row["output_tokens"]) == (128, 32)
+    # AIPerf's request latency ends at the last chunk: TTFT plus the chunk gaps.
+    assert row["e2e_s"] == pytest.approx(row["ttft_s"] + sum(row["itl_s"]), rel=1e-9)
+    assert req["start_s"].min() >= 0 and req["start_s"].max() < run.duration_s
+
+
+def test_failed_requests_are_rows_with_their_error() -> None:
+    trace = sources.load_file(C8 / RECORDS)
+    (run,) = trace.runs
+    assert run.num_requests == 48 and run.num_errors == 5
+    failed = trace.requests.filter(pl.col("status") != "ok")
+    assert failed["status"].to_list() == ["error"] * 5
+    assert failed["error"].str.starts_with("500 Internal Server Error").sum() == 4
+    assert failed["error"].str.contains("ClientPayloadError").sum() == 1  # dropped stream
+    assert failed["e2e_s"].null_count() == 5
+    doc = _summary(C8)
+    assert run.num_requests == doc["completed_request_count"]["avg"]
+    assert run.num_errors == doc["error_request_count"]["avg"]
+
+
+# ----------------------------------------------------------------------------- vs summary
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
+def test_rows_reproduce_aiperf_summary(run: Path) -> None:
+    """Every mean/percentile/std AIPerf reports, from loadlens's rows (numpy-linear
+    percentiles, population std), and its throughputs from the run's window."""
+    doc = _summary(run)
+    trace = sources.load_file(run / RECORDS)
+    row = _as_levels(trace)
+    assert row["basis"] == "requests"
+    ok = trace.requests.filter(pl.col("status") == "ok")
+    with_tpot = ok.with_columns(
+        tpot_s=(pl.col("e2e_s") - pl.col("ttft_s")) / (pl.col("output_tokens") - 1)
+    )
+    checked = 0
+    for key, metric in SAME_DEFINITION.items():
+        stats = doc[key]
+        assert stats["unit"] == "ms"
+        n = len(ok) * 31 if metric == "itl_s" else len(ok)
+        assert stats["count"] == n if "count" in stats else True
+        for stat in ("p50", "p90", "p95", "p99"):
+            assert row[f"{stat}_{metric}"] == pytest.approx(stats[stat] / 1000, rel=1e-6), (
+                key,
+                stat,
+            )
+            checked += 1
+        assert row[f"mean_{metric}"] == pytest.approx(stats["avg"] / 1000, rel=1e-9), key
+        samples = with_tpot.select(pl.col(metric).explode() if metric == "itl_s" else metric)
+        std = samples.to_series().std(ddof=0)
+        assert std == pytest.approx(stats["std"] / 1000, rel=1e-6), key
+        checked += 2
+    assert checked == 24
+    assert row["request_throughput_rps"] == pytest.approx(doc["request_throughput"]["avg"])
+    assert row["output_throughput_tps"] == pytest.approx(doc["output_token_throughput"]["avg"])
+    if "total_token_throughput" in doc:  # from 0.13
+        assert row["total_token_throughput_tps"] == pytest.approx(
+            doc["total_token_throughput"]["avg"]
+        )
+
+
+def test_aiperf_itl_is_tpot_not_the_pooled_chunk_gaps() -> None:
+    """AIPerf's "Inter Token Latency" leaves the first token out and averages per request:
+    it is TPOT. Its mean equals the pooled chunk-gap mean only because every request here
+    streamed the same 32 tokens; the percentiles differ."""
+    doc = _summary(C2)
+    row = _as_levels(sources.load_file(C2 / RECORDS))
+    assert row["p50_tpot_s"] == pytest.approx(doc["inter_token_latency"]["p50"] / 1000)
+    assert row["p99_itl_s"] == pytest.approx(doc["inter_chunk_latency"]["p99"] / 1000)
+    assert row["p99_itl_s"] > 1.5 * row["p99_tpot_s"]
+
+
+def test_warmup_would_change_the_numbers() -> None:
+    """Warm-up requests are in the JSONL; AIPerf's summary leaves them out, and so do we."""
+    doc = _summary(C2)
+    every = [r["metrics"]["time_to_first_token"]["value"] for r in _lines(C2)]
+    assert len(every) == 44
+    assert sum(every) / 44 != pytest.approx(doc["time_to_first_token"]["avg"], rel=1e-3)
+    row = _as_levels(sources.load_file(C2 / RECORDS))
+    assert row["mean_ttft_s"] == pytest.approx(doc["time_to_first_token"]["avg"] / 1000)
+
+
+def test_duration_is_the_window_aiperf_divided_by() -> None:
+    doc = _summary(C2)
+    (run,) = sources.load_file(C2 / RECORDS).runs
+    assert run.duration_s == pytest.approx(40 / doc["request_throughput"]["avg"], rel=1e-6)
+    # 0.13 divides by the profiling phase, not by its "Benchmark Duration"
+    assert run.duration_s != pytest.approx(doc["benchmark_duration"]["avg"], rel=1e-4)
+    doc = _summary(OLD)
+    (run,) = sources.load_file(OLD / RECORDS).runs
+    assert run.duration_s == pytest.approx(doc["benchmark_duration"]["avg"])
+
+
+# ----------------------------------------------------------------------------- fallbacks
+
+
+def test_summary_alone_is_summary_only(tmp_path: Path) -> None:
+    shutil.copy(C2 / SUMMARY, tmp_path / SUMMARY)
+    doc = _summary(C2)
+    kept, _ = sources.plan([tmp_path])
+    assert kept == [tmp_path / SUMMARY]
+    trace = sources.load_file(tmp_path / SUMMARY)
+    assert trace.requests.is_empty()
+    (run,) = trace.runs
+    assert (run.load_mode, run.load_value, run.num_requests) == ("concurrency", 2.0, 40)
+    row = _as_levels(trace)
+    assert row["basis"] == "summary"
+    assert row["p95_e2e_s"] == pytest.approx(doc["request_latency"]["p95"] / 1000)
+    assert row["p50_tpot_s"] == pytest.approx(doc["inter_token_latency"]["p50"] / 1000)
+    assert row["request_throughput_rps"] == pytest.approx(doc["request_throughput"]["avg"])
+
+
+def test_csv_alone_is_summary_only_rounded(tmp_path: Path) -> None:
+    shutil.copy(C8 / CSV, tmp_path / CSV)
+    doc = _summary(C8)
+    trace = sources.load_file(tmp_path / CSV)
+    row = _as_levels(trace)
+    assert row["basis"] == "summary"
+    # the CSV rounds to 0.01 ms / 0.01 req/s
+    assert row["p99_ttft_s"] == pytest.approx(doc["time_to_first_token"]["p99"] / 1000, abs=6e-6)
+    assert row["request_throughput_rps"] == pytest.approx(
+        doc["request_throughput"]["avg"], abs=0.006
+    )
+
+
+def test_records_without_summary_still_load(tmp_path: Path) -> None:
+    shutil.copy(C2 / RECORDS, tmp_path / RECORDS)
+    trace = sources.load_file(tmp_path / RECORDS)
+    (run,) = trace.runs
+    assert run.load_mode == "unknown"  # the load level is only in the summary's config
+    assert trace.requests.height == 40 and trace.run_stats.is_empty()
+    tool_window = 40 / _summary(C2)["request_throughput"]["avg"]
+    assert run.duration_s == pytest.approx(tool_window, rel=1e-3)
+
+
+def test_version_drift_old_layout() -> None:
+    trace = sources.load_file(OLD / RECORDS)
+    (run,) = trace.runs
+    assert trace.source.tool_version is None  # 0.3 does not write its version
+    assert (run.load_mode, run.load_value) == ("concurrency", 4.0)
+    assert run.model == "loadlens-sim"
+    assert run.workload["warmup_request_count"] == 2
+    assert "aiperf_version" not in _summary(OLD)
+    assert "credit_issued_ns" not in _lines(OLD)[0]["metadata"]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def _write(tmp_path: Path, lines: list[dict] | str, name: str = RECORDS) -> Path:
+    path = tmp_path / name
+    text = lines if isinstance(lines, str) else "\n".join(json.dumps(r) for r in lines) + "\n"
+    path.write_text(text)
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(TraceFormatError) as info:
+        sources.load_file(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    return message
+
+
+def test_truncated_jsonl_is_rejected(tmp_path: Path) -> None:
+    text = (C2 / RECORDS).read_text()
+    path = _write(tmp_path, text[: len(text) // 2])
+    message = _error(path)
+    assert "not valid JSON" in message and ":23" in message
+
+
+def test_missing_start_time_is_rejected(tmp_path: Path) -> None:
+    lines = _lines(C2)
+    del lines[7]["metadata"]["request_start_ns"]
+    message = _error(_write(tmp_path, lines))
+    assert "metadata.request_start_ns" in message and ":8" in message
+
+
+def test_ok_request_without_latency_is_rejected(tmp_path: Path) -> None:
+    lines = _lines(C2)
+    del lines[9]["metrics"]["request_latency"]
+    message = _error(_write(tmp_path, lines))
+    assert "metrics.request_latency" in message and ":10" in message
+
+
+def test_negative_ttft_is_rejected(tmp_path: Path) -> None:
+    lines = _lines(C2)
+    lines[5]["metrics"]["time_to_first_token"]["value"] = -3.0
+    message = _error(_write(tmp_path, lines))
+    assert "ttft_s" in message and "-0.003" in message
+
+
+def test_truncated_summary_is_rejected(tmp_path: Path) -> None:
+    text = (C2 / SUMMARY).read_text()
+    path = _write(tmp_path, text[:2000], SUMMARY)
+    assert "not valid JSON" in _error(path)
