@@ -109,3 +109,27 @@ def test_token_costs_recover_known_per_token_slopes() -> None:
     # Forced output lengths: nothing to regress on, so no slope rather than a made-up one.
     assert forced["per_output_token_s"] is None
     assert forced["per_input_token_s"] == pytest.approx(1e-4, rel=0.3)
+
+
+def test_runs_without_prompt_lengths_still_decompose() -> None:
+    runs = pl.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "deployment": ["d", "d"],
+            "load_mode": ["concurrency", "concurrency"],
+            "load_value": [1.0, 8.0],
+        }
+    )
+    requests = pl.DataFrame(
+        {
+            "run_id": ["a"] * 20 + ["b"] * 20,
+            "ttft_s": [0.05] * 20 + [0.2] * 20,
+            "e2e_s": [1.0] * 20 + [2.0] * 20,
+            "input_tokens": pl.Series([None] * 40, dtype=pl.Int64),
+            "output_tokens": [100] * 40,
+            "status": ["ok"] * 40,
+        }
+    )
+    (d,) = decompose(runs, requests, pl.DataFrame(schema={"run_id": pl.String}))
+    assert d.contributions_s["context_length"] == 0.0
+    assert sum(d.contributions_s.values()) == pytest.approx(1.0)

@@ -311,3 +311,22 @@ def test_truncated_summary_is_rejected(tmp_path: Path) -> None:
     text = (C2 / SUMMARY).read_text()
     path = _write(tmp_path, text[:2000], SUMMARY)
     assert "not valid JSON" in _error(path)
+
+
+def test_a_whole_artifact_directory_ingests_passing_over_side_files(tmp_path: Path) -> None:
+    artifact = tmp_path / "artifacts" / "run-c2"
+    shutil.copytree(C2, artifact)
+    (artifact / "inputs.json").write_text('{"data": []}')
+    (artifact / "phase_manifest.json").write_text("{}")
+    (artifact / "server_metrics_export.json").write_text("{}")
+    (artifact / "phases").mkdir()
+    (artifact / "phases" / "profiling.json").write_text("{}")
+    files, skipped = sources.plan([tmp_path / "artifacts"])
+    assert [f.name for f in files] == [RECORDS]
+    reasons = {s.path.name: s.reason for s in skipped}
+    assert "beside its traces" in reasons["inputs.json"]
+    assert "side output" in reasons["profiling.json"]
+    assert reasons[SUMMARY].startswith("read together with")
+    # Named explicitly, a side file is still refused: only a walk passes over it.
+    with pytest.raises(TraceFormatError, match="matches no known trace format"):
+        sources.load_file(artifact / "inputs.json")

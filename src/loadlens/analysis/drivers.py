@@ -218,6 +218,8 @@ def decompose(runs: pl.DataFrame, requests: pl.DataFrame, samples: pl.DataFrame)
         rows = group.sort("load_value").to_dicts()
         if len(rows) < 2:
             continue
+        for row in rows:  # a tool that records no prompt lengths: no context-length term
+            row["input"] = row["input"] if row["input"] is not None else 0.0
         base = rows[0]
         a, b = prefill_fit(requests, base["run_id"])
         queue0 = base["ttft"] - a - b * base["input"]
@@ -265,7 +267,7 @@ def stacked(runs: pl.DataFrame, requests: pl.DataFrame) -> pl.DataFrame:
         base = rows[0]
         a, b = prefill_fit(requests, base["run_id"])
         for row in rows:
-            prefill = a + b * row["input"]
+            prefill = a + b * (row["input"] or 0.0)
             parts += [
                 (deployment, mode, row["load_value"], "prefill", prefill),
                 (deployment, mode, row["load_value"], "queueing", row["ttft"] - prefill),

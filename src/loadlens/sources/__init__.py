@@ -4,13 +4,16 @@ Adding a format is adding one module (with NAME, detect(path, head) and load(pat
 its test file; nothing here changes. A tool that writes several files for one run (a
 per-request export beside its summary) is one module whose `partners(path)` names the files
 `load(path)` reads with `path`: those are then not loaded on their own. A summary whose
-per-request partner is absent is loaded alone, as summary-only. Formats that cannot be
-recognised from content alone (the generic column-mapped loader) set AUTO_DETECT = False,
-have no detect, and are only used by name.
+per-request partner is absent is loaded alone, as summary-only. A module may also name
+what its tool writes beside its traces that is not a trace (`SIDE_FILES`, glob patterns on
+file names; `SIDE_DIRS`, directory names): a directory walk passes over those, saying so.
+Formats that cannot be recognised from content alone (the generic column-mapped loader)
+set AUTO_DETECT = False, have no detect, and are only used by name.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import pkgutil
 import re
@@ -33,6 +36,12 @@ NOT_TRACES = {".md", ".txt", ".py", ".sh", ".toml", ".gitkeep", ".log", ".yaml_n
 COMPANION_SUFFIX = ".metrics.jsonl"
 
 
+def _side_patterns(formats: dict[str, ModuleType]) -> tuple[list[tuple[str, str]], set[str]]:
+    files = [(p, name) for name, m in formats.items() for p in getattr(m, "SIDE_FILES", ())]
+    dirs = {d for m in formats.values() for d in getattr(m, "SIDE_DIRS", ())}
+    return files, dirs
+
+
 def _discover() -> dict[str, ModuleType]:
     found: dict[str, ModuleType] = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
@@ -43,6 +52,7 @@ def _discover() -> dict[str, ModuleType]:
 
 
 FORMATS: dict[str, ModuleType] = _discover()
+SIDE_FILES, SIDE_DIRS = _side_patterns(FORMATS)
 
 
 def read_head(path: Path) -> bytes:
@@ -89,6 +99,8 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
                 continue
             if f.name.startswith(".") or f.suffix.lower() in NOT_TRACES:
                 skipped.append(Skipped(f, "not a trace (documentation or code)"))
+            elif p.is_dir() and (side := _side_file(f.relative_to(p))):
+                skipped.append(Skipped(f, side))
             elif f.name.endswith(COMPANION_SUFFIX):
                 continue  # read together with its trace, below
             else:
@@ -115,6 +127,16 @@ def plan(paths: Iterable[Path], fmt: str | None = None) -> tuple[list[Path], lis
         else:
             kept.append(f)
     return kept, skipped
+
+
+def _side_file(relative: Path) -> str | None:
+    """Why a file found in a directory walk is a tool's side output, or None."""
+    if any(part in SIDE_DIRS for part in relative.parts[:-1]):
+        return "a benchmark tool's side output (not a trace)"
+    for pattern, fmt in SIDE_FILES:
+        if fnmatch.fnmatch(relative.name, pattern):
+            return f"written by {fmt} beside its traces (not a trace)"
+    return None
 
 
 def load_file(path: Path, fmt: str | None = None, **options: Any) -> Trace:

@@ -55,6 +55,14 @@ from loadlens.trace import (
 )
 
 NAME = "aiperf"
+# What AIPerf writes into an artifact directory beside its traces: passed over in a walk.
+SIDE_FILES = (
+    "inputs.json",
+    "phase_manifest.json",
+    "server_metrics_export.*",
+    "gpu_telemetry_export.*",
+)
+SIDE_DIRS = ("phases", "logs")
 TOOL = "aiperf"
 RUN_KEY = "0"
 

@@ -55,6 +55,9 @@ from loadlens.trace import (
 )
 
 NAME = "genai-perf"
+# What GenAI-Perf writes into an artifact directory beside its traces.
+SIDE_FILES = ("inputs.json", "llm_inputs.json")
+SIDE_DIRS = ("plots", "logs")
 TOOL = "genai-perf"
 LATENCIES = {
     "time_to_first_token": "ttft_s",
