@@ -36,7 +36,8 @@ def test_experiment_ingests_each_measured_run_once() -> None:
     files, skipped = sources.plan([DIR])
     assert files == [DIR / "server-failed" / "summary.csv", EXP / "summary.csv"]
     reasons = {s.path.name for s in skipped if "read together" in s.reason}
-    assert {"summary.json", "run=0.json", "warmup.json", "run=0.failure.json"} <= reasons
+    assert {"summary.json", "run=0.json", "run=0.failure.json"} <= reasons
+    assert "warmup.json" in {s.path.name for s in skipped}
     trace = sources.load_file(EXP / "summary.csv")
     keys = [r.run_key for r in trace.runs]
     assert keys == [f"{c}/run={n}" for c in COMBOS for n in (0, 1)]  # no warm-ups
@@ -92,6 +93,16 @@ def test_interrupted_combination_loads_its_run_files(tmp_path: Path) -> None:
     trace = sources.load_file(exp / "summary.csv")
     assert [r.run_key for r in trace.runs][:2] == [f"{COMBOS[0]}/run=0", f"{COMBOS[0]}/run=1"]
     assert len(trace.runs) == 6
+
+
+def test_interrupted_folder_without_the_csv_passes_over_its_warmup(tmp_path: Path) -> None:
+    folder = tmp_path / "combo"
+    shutil.copytree(EXP / COMBOS[0], folder)
+    (folder / "summary.json").unlink()
+    (folder / "warmup.json").write_text((folder / "run=0.json").read_text())
+    files, skipped = sources.plan([folder])
+    assert [f.name for f in files] == ["run=0.json", "run=1.json"]
+    assert any(s.path.name == "warmup.json" and "beside" in s.reason for s in skipped)
 
 
 def test_failure_record_alone_is_no_run() -> None:

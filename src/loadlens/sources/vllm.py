@@ -164,11 +164,31 @@ def load(path: Path) -> Trace:
             raise TraceFormatError(path, f"not valid JSON ({e})") from None
     if not isinstance(doc, dict):
         raise TraceFormatError(path, "expected a JSON object at the top level")
+    run, requests, run_stats = parse_result(path, doc)
+    source = SourceInfo(
+        path=str(path),
+        sha256=file_sha256(path),
+        format=NAME,
+        tool=TOOL,
+        tool_version=doc.get("vllm_version") or doc.get("version"),
+    )
+    return Trace(source=source, runs=(run,), requests=requests, run_stats=run_stats)
+
+
+def parse_result(
+    path: Path,
+    doc: dict[str, Any],
+    run_key: str = "0",
+    workload: dict[str, Any] | None = None,
+    where: str = "",
+) -> tuple[RunMeta, pl.DataFrame, pl.DataFrame]:
+    """One vLLM result object (a file's, or one of `vllm bench sweep`'s): its run, request
+    rows and summary statistics, keyed `run_key`. `where` prefixes error messages."""
     detailed = "ttfts" in doc
     if not detailed and not any(SUMMARY_KEY.match(k) for k in doc):
         raise TraceFormatError(
             path,
-            "has neither per-request 'ttfts' nor summary keys like 'mean_ttft_ms'",
+            f"{where}has neither per-request 'ttfts' nor summary keys like 'mean_ttft_ms'",
             hint="vLLM bench serve writes them with --save-result [--save-detailed]",
         )
     mode, value = _load_level(path, doc)
@@ -183,27 +203,18 @@ def load(path: Path) -> Trace:
         num_errors = int(failed) if failed is not None else None
     run: RunMeta = make_run(
         path,
-        run_key="0",
+        run_key=run_key,
         load_mode=mode,
         load_value=value,
         started_at=_started_at(doc),
         duration_s=_number(path, doc, "duration"),
         model=doc.get("model_id"),
         workload={k: doc[k] for k in WORKLOAD_KEYS if doc.get(k) is not None}
-        | ({"max_concurrency": doc["max_concurrency"]} if mode == "rate" else {}),
+        | ({"max_concurrency": doc.get("max_concurrency")} if mode == "rate" else {})
+        | (workload or {}),
         num_requests=num_requests,
         num_errors=num_errors,
     )
-    source = SourceInfo(
-        path=str(path),
-        sha256=file_sha256(path),
-        format=NAME,
-        tool=TOOL,
-        tool_version=doc.get("vllm_version") or doc.get("version"),
-    )
-    return Trace(
-        source=source,
-        runs=(run,),
-        requests=requests if requests is not None else empty(REQUEST_SCHEMA, "run_key"),
-        run_stats=_run_stats(path, doc),
-    )
+    key = pl.lit(run_key)
+    rows = requests if requests is not None else empty(REQUEST_SCHEMA, "run_key")
+    return run, rows.with_columns(run_key=key), _run_stats(path, doc).with_columns(run_key=key)

@@ -44,11 +44,13 @@ from loadlens.trace import (
     Trace,
     empty,
     file_sha256,
-    make_run,
 )
 
 NAME = "vllm-sweep"
 TOOL = "vllm bench sweep serve"
+# Warm-ups are unmeasured: a walk passes over them even where the sweep stopped before
+# writing summary.json (named explicitly, one still loads as a plain vLLM result).
+SIDE_FILES = ("warmup.json",)
 RUN_FILE = re.compile(r"^run=(\d+)\.json$")
 SWEEP_FILE = re.compile(r"^(run=\d+|warmup)(\.failure)?\.json$|^summary\.json$")
 SERVER_FAILURE = re.compile(r"^SERVE-.*-failure\.json$")
@@ -109,42 +111,8 @@ def _level(
     """One measured run dict, parsed as vLLM's own loader does, keyed `key`."""
     if not isinstance(doc, dict):
         raise TraceFormatError(path, f"run {key}: expected a vLLM result object")
-    if "ttfts" not in doc and not any(vllm.SUMMARY_KEY.match(k) for k in doc):
-        raise TraceFormatError(
-            path, f"run {key}: has neither per-request 'ttfts' nor summary keys like 'mean_ttft_ms'"
-        )
-    requests = vllm._requests(path, doc) if "ttfts" in doc else None
-    stats = vllm._run_stats(path, doc)
-    mode, value = vllm._load_level(path, doc)
-    completed = vllm._number(path, doc, "completed")
-    failed = vllm._number(path, doc, "failed")
-    if requests is not None:
-        num_requests = requests.height
-        num_errors = int((requests["status"] != "ok").sum())
-    else:
-        num_requests = int((completed or 0) + (failed or 0)) if completed is not None else None
-        num_errors = int(failed) if failed is not None else None
-    workload = {k: doc[k] for k in vllm.WORKLOAD_KEYS if doc.get(k) is not None}
-    workload |= {"sweep_combination": combination or "(none)", "run_number": doc.get("run_number")}
-    if mode == "rate":
-        workload["max_concurrency"] = doc.get("max_concurrency")
-    run = make_run(
-        path,
-        run_key=key,
-        load_mode=mode,
-        load_value=value,
-        started_at=vllm._started_at(doc),
-        duration_s=vllm._number(path, doc, "duration"),
-        model=doc.get("model_id"),
-        workload=workload,
-        num_requests=num_requests,
-        num_errors=num_errors,
-    )
-    rekey = pl.lit(key)
-    req = (requests if requests is not None else empty(REQUEST_SCHEMA, "run_key")).with_columns(
-        run_key=rekey
-    )
-    return run, req, stats.with_columns(run_key=rekey)
+    extra = {"sweep_combination": combination or "(none)", "run_number": doc.get("run_number")}
+    return vllm.parse_result(path, doc, key, extra, where=f"run {key}: ")
 
 
 def _runs_of(summary_json: Path, prefix: str) -> list[tuple[Path, dict[str, Any], str]]:
