@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXTURES, SHARED_TRACES
 from typer.testing import CliRunner
 
 from loadlens import api, sources
@@ -13,7 +14,6 @@ from loadlens.config import parse_slos
 from loadlens.report.brief import build_brief
 from loadlens.report.render import render
 from loadlens.warehouse import Warehouse
-from tests.conftest import FIXTURES, SHARED_TRACES
 
 TOOL_DIRS = sorted(p for p in FIXTURES.iterdir() if p.is_dir() and p.name != "tools")
 
