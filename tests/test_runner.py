@@ -258,6 +258,12 @@ def test_worker_processes_share_a_level_on_one_clock(server: str, tmp_path: Path
         assert abs(row["ttft_s"] - (srv["token_times"][0] - srv["arrival"])) < 0.010
 
 
+def test_serve_sim_answers_health_and_models(server: str) -> None:
+    with urllib.request.urlopen(f"{server}/health", timeout=10) as resp:
+        assert resp.status == 200
+    assert _get(f"{server}/v1/models")["data"][0]["id"] == "loadlens-sim"  # type: ignore[index]
+
+
 def test_more_workers_than_streams_is_refused(server: str, tmp_path: Path) -> None:
     with Warehouse(tmp_path / "w.duckdb") as wh, pytest.raises(ConfigError, match="worker"):
         sweep(

@@ -63,7 +63,12 @@ class Finding(BaseModel):
 
 def format_load(mode: str, value: float | None) -> str:
     if value is None:
-        return "an unknown load"
+        # A throughput run (GuideLLM, inference-benchmarker) sends everything at once.
+        return (
+            "maximum throughput (all requests at once)"
+            if mode == "throughput"
+            else ("an unknown load")
+        )
     number = f"{value:g}" if value < 100 else f"{value:,.0f}"
     if mode == "concurrency":
         return f"concurrency {number}"

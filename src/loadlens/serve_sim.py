@@ -113,6 +113,7 @@ class SimServer:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/completions", self.completions)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)  # vLLM's; clients (GuideLLM) probe it
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/sim/requests", self.stamped)
 
@@ -130,6 +131,9 @@ class SimServer:
         return web.json_response(
             {"object": "list", "data": [{"id": self.model, "object": "model"}]}
         )
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response()
 
     async def stamped(self, request: web.Request) -> web.Response:
         """The server's own per-request record, to check what clients measure."""
