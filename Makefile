@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_SRC := src tests bench sample_data
 
-.PHONY: install demo test lint bench bench-ingest bench-runner sample-data clean
+.PHONY: install demo test lint bench bench-ingest bench-runner bench-peer sample-data clean
 
 install: $(STAMP)
 
@@ -34,9 +34,16 @@ bench-ingest: $(STAMP)  ## ingest + report a generated 1,000,000-request trace; 
 bench-runner: $(STAMP)  ## the sweep runner against serve-sim, up to 1,000 streams
 	$(BIN)/python bench/runner.py
 
+PEER := bench/.peer
+bench-peer: $(STAMP)  ## bench-runner with GuideLLM (installed in bench/.peer) as the peer client
+	@test -x $(PEER)/bin/guidellm || ($(PYTHON) -m venv $(PEER) && \
+		$(PEER)/bin/python -m pip install --quiet "guidellm==0.8.1")
+	$(PEER)/bin/python tests/fixtures/tools/make_tokenizer.py $(PEER)/tokenizer
+	$(BIN)/python bench/runner.py --peer-guidellm $(PEER)/bin/guidellm --tokenizer $(PEER)/tokenizer
+
 sample-data: $(STAMP)  ## regenerate sample_data/ (deterministic)
 	$(BIN)/python sample_data/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis bench/out
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis bench/out $(PEER)
 	find reports -mindepth 1 ! -name .gitkeep -delete
