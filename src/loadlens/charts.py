@@ -220,7 +220,7 @@ def fleet_chart(rows: list[dict[str, object]]) -> str:
     """Monthly cost against users: each deployment's fleet (whole replicas) and the API."""
     chart = (
         alt.Chart(alt.Data(values=rows))
-        .mark_line(point=True, interpolate="step-after", strokeWidth=2)
+        .mark_line(interpolate="step-after", strokeWidth=2)
         .encode(
             x=alt.X("users:Q", title="Users", scale=alt.Scale(type="log")),
             y=alt.Y("monthly_usd:Q", title="$ per month", scale=alt.Scale(type="log")),

@@ -14,6 +14,7 @@ from loadlens.findings import approx, format_load
 from loadlens.report.brief import cost_basis
 
 USER_LADDER = (100, 1_000, 10_000, 100_000, 1_000_000)
+CHART_POINTS = 400  # log-spaced user counts, 100 to 1,000,000, for the fleet chart
 
 
 class BudgetBrief(BaseModel):
@@ -69,18 +70,30 @@ def build_budget(analysis: Analysis, scenarios: list[Scenario]) -> BudgetBrief:
     hosted = costs[0].hosted_usd_per_user_month if costs else None
     if hosted is not None:
         header.append("Hosted API")
-    ladder, fleet = [], []
+    ladder = []
     for n in users:
         row = [f"{n:,}"]
         for c in costs:
             replicas = max(1, math.ceil(n / c.users_per_replica))
-            monthly = replicas * c.replica_hour_usd * HOURS_PER_MONTH
-            row.append(f"{replicas:,} → ${monthly:,.0f}")
-            fleet.append({"option": c.deployment, "users": n, "monthly_usd": monthly})
+            row.append(f"{replicas:,} → ${replicas * c.replica_hour_usd * HOURS_PER_MONTH:,.0f}")
         if hosted is not None:
             row.append(f"${n * hosted:,.0f}")
-            fleet.append({"option": "hosted API", "users": n, "monthly_usd": n * hosted})
         ladder.append(row)
+    # The chart walks users densely, so every step is a real replica added (drawn from the
+    # table's decades alone, a step-line would show 1,000 users' fleet up to 10,000).
+    fleet = []
+    for n in sorted({round(10 ** (2 + 4 * i / CHART_POINTS)) for i in range(CHART_POINTS + 1)}):
+        for c in costs:
+            replicas = max(1, math.ceil(n / c.users_per_replica))
+            fleet.append(
+                {
+                    "option": c.deployment,
+                    "users": n,
+                    "monthly_usd": replicas * c.replica_hour_usd * HOURS_PER_MONTH,
+                }
+            )
+        if hosted is not None:
+            fleet.append({"option": "hosted API", "users": n, "monthly_usd": n * hosted})
     rows = [
         {
             "deployment": s.deployment,
