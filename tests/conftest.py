@@ -15,6 +15,41 @@ SAMPLE_DATA = ROOT / "sample_data"
 SHARED_TRACES = ROOT.parent / "shared" / "traces"
 
 
+def trace_levels(trace: Any) -> dict[str, dict[str, Any]]:
+    """loadlens's level metrics of every run of a loaded Trace, by run_key, in file order:
+    what the warehouse would compute from it, without a warehouse."""
+    import polars as pl
+
+    from loadlens.analysis.levels import levels
+
+    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
+    key = pl.col("run_key").replace_strict(run_id)
+    runs = pl.DataFrame(
+        [
+            {
+                "run_id": run_id[r.run_key],
+                "deployment": "d",
+                "load_mode": r.load_mode,
+                "load_value": r.load_value,
+                "duration_s": r.duration_s,
+                "num_requests": r.num_requests,
+                "num_errors": r.num_errors,
+            }
+            for r in trace.runs
+        ]
+    )
+    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
+    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
+    rows = {r["run_id"]: r for r in levels(runs, requests, stats).iter_rows(named=True)}
+    return {k: rows[v] for k, v in run_id.items()}
+
+
+def one_level(trace: Any) -> dict[str, Any]:
+    """The level metrics of a Trace holding exactly one run."""
+    (row,) = trace_levels(trace).values()
+    return row
+
+
 def pct(values: list[float], q: float) -> float:
     """numpy's default percentile (linear, 'type 7'), via the standard library."""
     if len(values) == 1:

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_level
 
 from loadlens import sources
-from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import aiperf
-from loadlens.trace import Trace
 
 DIR = FIXTURES / "aiperf"
 C2 = DIR / "v0.13-c2"  # 40 requests + 4 warm-up, concurrency 2
@@ -35,28 +33,6 @@ SAME_DEFINITION = {
     "inter_token_latency": "tpot_s",  # AIPerf's ITL: (latency - TTFT) / (OSL - 1) per request
     "inter_chunk_latency": "itl_s",  # AIPerf's pooled chunk gaps: our ITL samples
 }
-
-
-def _as_levels(trace: Trace) -> dict:
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
-            {
-                "run_id": run_id[r.run_key],
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-            for r in trace.runs
-        ]
-    )
-    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    return levels(runs, requests, stats).row(0, named=True)
 
 
 def _summary(run: Path) -> dict:
@@ -144,7 +120,7 @@ def test_rows_reproduce_aiperf_summary(run: Path) -> None:
     percentiles, population std), and its throughputs from the run's window."""
     doc = _summary(run)
     trace = sources.load_file(run / RECORDS)
-    row = _as_levels(trace)
+    row = one_level(trace)
     assert row["basis"] == "requests"
     ok = trace.requests.filter(pl.col("status") == "ok")
     with_tpot = ok.with_columns(
@@ -181,7 +157,7 @@ def test_aiperf_itl_is_tpot_not_the_pooled_chunk_gaps() -> None:
     it is TPOT. Its mean equals the pooled chunk-gap mean only because every request here
     streamed the same 32 tokens; the percentiles differ."""
     doc = _summary(C2)
-    row = _as_levels(sources.load_file(C2 / RECORDS))
+    row = one_level(sources.load_file(C2 / RECORDS))
     assert row["p50_tpot_s"] == pytest.approx(doc["inter_token_latency"]["p50"] / 1000)
     assert row["p99_itl_s"] == pytest.approx(doc["inter_chunk_latency"]["p99"] / 1000)
     assert row["p99_itl_s"] > 1.5 * row["p99_tpot_s"]
@@ -193,7 +169,7 @@ def test_warmup_would_change_the_numbers() -> None:
     every = [r["metrics"]["time_to_first_token"]["value"] for r in _lines(C2)]
     assert len(every) == 44
     assert sum(every) / 44 != pytest.approx(doc["time_to_first_token"]["avg"], rel=1e-3)
-    row = _as_levels(sources.load_file(C2 / RECORDS))
+    row = one_level(sources.load_file(C2 / RECORDS))
     assert row["mean_ttft_s"] == pytest.approx(doc["time_to_first_token"]["avg"] / 1000)
 
 
@@ -220,7 +196,7 @@ def test_summary_alone_is_summary_only(tmp_path: Path) -> None:
     assert trace.requests.is_empty()
     (run,) = trace.runs
     assert (run.load_mode, run.load_value, run.num_requests) == ("concurrency", 2.0, 40)
-    row = _as_levels(trace)
+    row = one_level(trace)
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == pytest.approx(doc["request_latency"]["p95"] / 1000)
     assert row["p50_tpot_s"] == pytest.approx(doc["inter_token_latency"]["p50"] / 1000)
@@ -231,7 +207,7 @@ def test_csv_alone_is_summary_only_rounded(tmp_path: Path) -> None:
     shutil.copy(C8 / CSV, tmp_path / CSV)
     doc = _summary(C8)
     trace = sources.load_file(tmp_path / CSV)
-    row = _as_levels(trace)
+    row = one_level(trace)
     assert row["basis"] == "summary"
     # the CSV rounds to 0.01 ms / 0.01 req/s
     assert row["p99_ttft_s"] == pytest.approx(doc["time_to_first_token"]["p99"] / 1000, abs=6e-6)

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_level
 
 from loadlens import sources
-from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import genai_perf
-from loadlens.trace import Trace
 
 DIR = FIXTURES / "genai-perf"
 RUNS = [DIR / "c2", DIR / "c8"]
@@ -30,28 +28,6 @@ SAME_DEFINITION = {
     "request_latency": "e2e_s",
     "inter_token_latency": "tpot_s",  # GenAI-Perf's ITL: (latency - TTFT) / (OSL - 1)
 }
-
-
-def _as_levels(trace: Trace) -> dict:
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
-            {
-                "run_id": run_id[r.run_key],
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-            for r in trace.runs
-        ]
-    )
-    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    return levels(runs, requests, stats).row(0, named=True)
 
 
 def _doc(run: Path, name: str = SUMMARY) -> dict:
@@ -103,7 +79,7 @@ def test_golden_rows() -> None:
 def test_rows_reproduce_genai_perf_summary(run: Path) -> None:
     doc = _doc(run)
     trace = sources.load_file(run / EXPORT)
-    row = _as_levels(trace)
+    row = one_level(trace)
     assert row["basis"] == "requests"
     ok = trace.requests.with_columns(
         tpot_s=(pl.col("e2e_s") - pl.col("ttft_s")) / (pl.col("output_tokens") - 1)
@@ -134,7 +110,7 @@ def test_summary_alone_is_summary_only(tmp_path: Path) -> None:
     assert trace.requests.is_empty()
     (run,) = trace.runs
     assert (run.load_mode, run.load_value, run.num_requests) == ("concurrency", 8.0, 32)
-    row = _as_levels(trace)
+    row = one_level(trace)
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == pytest.approx(doc["request_latency"]["p95"] / 1000)
     assert row["request_throughput_rps"] == pytest.approx(doc["request_throughput"]["avg"])
@@ -144,7 +120,7 @@ def test_csv_alone_is_summary_only_rounded(tmp_path: Path) -> None:
     run_dir = RUNS[0]
     shutil.copy(run_dir / CSV, tmp_path / CSV)
     doc = _doc(run_dir)
-    row = _as_levels(sources.load_file(tmp_path / CSV))
+    row = one_level(sources.load_file(tmp_path / CSV))
     assert row["basis"] == "summary"
     assert row["p90_ttft_s"] == pytest.approx(doc["time_to_first_token"]["p90"] / 1000, abs=6e-6)
     assert row["request_throughput_rps"] == pytest.approx(

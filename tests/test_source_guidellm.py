@@ -18,10 +18,9 @@ from typing import Any
 import polars as pl
 import pytest
 import yaml
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, trace_levels
 
 from loadlens import sources
-from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import guidellm
 from loadlens.trace import Trace
@@ -38,29 +37,6 @@ def _raw(path: Path) -> dict[str, Any]:
     if path.suffix == ".yaml":
         return yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
     return json.loads(path.read_text())
-
-
-def _levels(trace: Trace) -> dict[str, dict[str, Any]]:
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
-            {
-                "run_id": run_id[r.run_key],
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-            for r in trace.runs
-        ]
-    )
-    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    out = levels(runs, requests, stats)
-    return {k: out.filter(pl.col("run_id") == v).row(0, named=True) for k, v in run_id.items()}
 
 
 def _tool(trace: Trace, run_key: str, metric: str, statistic: str) -> float:
@@ -210,7 +186,7 @@ def _windowed(trace: Trace, run_key: str) -> dict[str, list[dict[str, Any]]]:
 @pytest.mark.parametrize("golden", DETAILED, ids=lambda p: p.name)
 def test_tool_summary_is_reproduced_from_the_rows(golden: Path) -> None:
     trace = sources.load_file(golden)
-    mine = _levels(trace)
+    mine = trace_levels(trace)
     for run in trace.runs:
         k = run.run_key
         row = mine[k]
@@ -291,7 +267,7 @@ def test_csv_loads_summary_only_with_the_json_summary() -> None:
     assert joined["value"].null_count() == 0 and joined["value_json"].null_count() == 0
     for r in joined.iter_rows(named=True):
         assert r["value"] == pytest.approx(r["value_json"], rel=1e-12), r
-    row = _levels(summary)["1"]
+    row = trace_levels(summary)["1"]
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == _tool(full, "1", "e2e_s", "p95")
     assert row["p95_e2e_s_hi"] is None
@@ -306,7 +282,7 @@ def test_sampled_requests_load_summary_only(tmp_path: Path) -> None:
     assert trace.requests.filter(pl.col("run_key") == "0").is_empty()
     assert trace.runs[0].workload["requests_sampled"] is True
     assert trace.runs[0].num_requests == 14
-    assert _levels(trace)["0"]["basis"] == "summary"
+    assert trace_levels(trace)["0"]["basis"] == "summary"
     assert trace.requests.filter(pl.col("run_key") == "1").height == 20
 
 

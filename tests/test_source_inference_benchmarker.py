@@ -11,8 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import FIXTURES
-from tests.test_source_inference_perf import _levels
+from tests.conftest import FIXTURES, trace_levels
 
 from loadlens import sources
 from loadlens.errors import TraceFormatError
@@ -63,7 +62,7 @@ def test_steps_are_runs_and_warmup_is_not() -> None:
 def test_summary_numbers_in_seconds_and_itl_is_tpot() -> None:
     trace = sources.load_file(GOLDEN)
     doc = _doc()
-    rows = _levels(trace)
+    rows = trace_levels(trace)
     for step in doc["results"][1:]:
         row = rows[step["id"]]
         assert row["basis"] == "summary"

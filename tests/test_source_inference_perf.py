@@ -9,42 +9,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, trace_levels
 
 from loadlens import sources
-from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import inference_perf
-from loadlens.trace import Trace
 
 HEAD = FIXTURES / "inference-perf" / "main-7de5ef2"  # 3 stages, rates 0.5/1/2, >=0.6 layout
 OLD = FIXTURES / "inference-perf" / "v0.2.0"  # 2 stages, rates 1/2, <=0.4 layout
 STATS = ("mean", "p50", "p90", "p95", "p99")
 TOOL_STAT = {"mean": "mean", "p50": "median", "p90": "p90", "p95": "p95", "p99": "p99"}
-
-
-def _levels(trace: Trace) -> dict[str, dict]:
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
-            {
-                "run_id": run_id[r.run_key],
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-            for r in trace.runs
-        ]
-    )
-    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    rows = levels(runs, requests, stats).to_dicts()
-    back = {v: k for k, v in run_id.items()}
-    return {back[r["run_id"]]: r for r in rows}
 
 
 def _stage(directory: Path, n: int) -> dict:
@@ -118,7 +92,7 @@ def test_rows_reproduce_every_stage_summary(directory: Path, stages: int) -> Non
     for n in range(stages):
         doc = _stage(directory, n)
         trace = sources.load_file(directory / f"stage_{n}_lifecycle_metrics.json")
-        row = _levels(trace)[f"stage_{n}"]
+        row = trace_levels(trace)[f"stage_{n}"]
         assert row["basis"] == "requests"
         latency = doc["successes"]["latency"]
         for tool_key, metric in [
@@ -220,7 +194,7 @@ def test_summary_only_when_the_per_request_file_is_absent(tmp_path: Path) -> Non
         20,
         2,
     )
-    row = _levels(trace)["stage_1"]
+    row = trace_levels(trace)["stage_1"]
     doc = _stage(HEAD, 1)
     assert row["basis"] == "summary"
     assert row["p95_ttft_s"] == doc["successes"]["latency"]["time_to_first_token"]["p95"]

@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES
-from tests.test_source_sglang import level_rows
+from tests.conftest import FIXTURES, one_level
 
 from loadlens import sources
 from loadlens.errors import TraceFormatError
@@ -61,7 +60,7 @@ def test_golden_rows_and_run() -> None:
 def test_numbers_match_llmperfs_summary(level: str) -> None:
     individual = DIR / level / f"{STEM}_individual_responses.json"
     summary = json.loads((DIR / level / f"{STEM}_summary.json").read_text())
-    (row,) = level_rows(sources.load_file(individual))
+    row = one_level(sources.load_file(individual))
     assert row["basis"] == "requests"
     checked = 0
     for short, metric in (("ttft_s", "ttft_s"), ("end_to_end_latency_s", "e2e_s")):
@@ -92,7 +91,7 @@ def test_llmperf_itl_is_kept_apart_with_its_documented_relation() -> None:
     stats = sources.load_file(C4).run_stats
     assert set(stats["metric"]) >= {"ttft_s", "e2e_s", "llmperf_itl_s"}
     assert "itl_s" not in set(stats["metric"])
-    (row,) = level_rows(sources.load_file(C4))
+    row = one_level(sources.load_file(C4))
     assert row.get("p50_itl_s") is None  # no per-token gaps: no ITL from LLMPerf
 
 
@@ -104,7 +103,7 @@ def test_summary_alone_loads_summary_only(tmp_path: Path) -> None:
     assert trace.requests.is_empty()
     (run,) = trace.runs
     assert run.num_requests == doc["results_num_requests_started"] and run.num_errors == 0
-    (row,) = level_rows(trace)
+    row = one_level(trace)
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == pytest.approx(doc["results_end_to_end_latency_s_quantiles_p95"])
     assert row["p50_ttft_s"] == pytest.approx(doc["results_ttft_s_quantiles_p50"])

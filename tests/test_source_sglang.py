@@ -7,42 +7,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_level, trace_levels
 
 from loadlens import sources
-from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import sglang
-from loadlens.trace import Trace
 
 DIR = FIXTURES / "sglang"
 NEW = DIR / "sglang-0.5.23-c1-4-16.jsonl"
 OLD = DIR / "sglang-0.4.6.post5-rate10-40-errors.jsonl"
 SUMMARY = DIR / "sglang-0.5.23-c8-summary.jsonl"
 NAMES = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "itl_s", "e2e_latency": "e2e_s"}
-
-
-def level_rows(trace: Trace) -> list[dict]:
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
-            {
-                "run_id": run_id[r.run_key],
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-            for r in trace.runs
-        ]
-    )
-    req = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    out = {r["run_id"]: r for r in levels(runs, req, stats).iter_rows(named=True)}
-    return [out[run_id[r.run_key]] for r in trace.runs]
 
 
 def other_fixtures() -> list[Path]:
@@ -99,7 +74,7 @@ def test_numbers_match_sglangs_summary(path: Path) -> None:
     latency ends at the last chunk received ([DONE] included), ours (ttft + sum of gaps)
     at the last content chunk, so ours is never larger and differs by one chunk's gap."""
     docs = [json.loads(line) for line in path.read_text().splitlines()]
-    rows = level_rows(sources.load_file(path))
+    rows = list(trace_levels(sources.load_file(path)).values())
     checked = 0
     for doc, row in zip(docs, rows, strict=True):
         for key, value in doc.items():
@@ -127,7 +102,7 @@ def test_summary_only_line_uses_the_tools_numbers() -> None:
     assert trace.requests.is_empty()
     (run,) = trace.runs
     assert (run.load_mode, run.load_value, run.num_requests) == ("concurrency", 8.0, None)
-    (row,) = level_rows(trace)
+    row = one_level(trace)
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == pytest.approx(doc["p95_e2e_latency_ms"] / 1000)
     assert row["p50_ttft_s"] == pytest.approx(doc["median_ttft_ms"] / 1000)

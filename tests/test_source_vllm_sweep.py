@@ -7,8 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES
-from tests.test_source_sglang import level_rows
+from tests.conftest import FIXTURES, trace_levels
 
 from loadlens import sources
 from loadlens.errors import TraceFormatError
@@ -60,7 +59,7 @@ def test_combination_folder_alone_reads_its_summary_json() -> None:
 def test_numbers_match_each_runs_vllm_summary_fields() -> None:
     """Each level's statistics, recomputed from its rows, equal the run file's own."""
     trace = sources.load_file(EXP / "summary.csv")
-    rows = dict(zip([r.run_key for r in trace.runs], level_rows(trace), strict=True))
+    rows = trace_levels(trace)
     names = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "itl_s", "e2el": "e2e_s"}
     for key, row in rows.items():
         combo, run = key.split("/")
@@ -81,7 +80,7 @@ def test_csv_alone_loads_summary_only(tmp_path: Path) -> None:
     doc = json.loads((EXP / COMBOS[2] / "run=1.json").read_text())
     run = trace.runs[5]
     assert (run.load_mode, run.load_value, run.num_requests) == ("concurrency", 16.0, 30)
-    row = level_rows(trace)[5]
+    row = list(trace_levels(trace).values())[5]
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == pytest.approx(doc["p95_e2el_ms"] / 1000, rel=1e-12)
 

@@ -6,40 +6,15 @@ import json
 import math
 from pathlib import Path
 
-import polars as pl
 import pytest
-from tests.conftest import FIXTURES, vllm_doc
+from tests.conftest import FIXTURES, one_level, vllm_doc
 
 from loadlens import sources
-from loadlens.analysis.levels import levels
 from loadlens.errors import TraceFormatError
 from loadlens.sources import vllm
-from loadlens.trace import Trace
 
 GOLDEN_DETAILED = FIXTURES / "vllm" / "detailed-c4.json"
 GOLDEN_SUMMARY = FIXTURES / "vllm" / "summary-c4.json"
-
-
-def _as_levels(trace: Trace) -> dict:
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
-            {
-                "run_id": run_id[r.run_key],
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-            for r in trace.runs
-        ]
-    )
-    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    return levels(runs, requests, stats).row(0, named=True)
 
 
 def test_detects_vllm_files_and_nothing_else(tmp_path: Path) -> None:
@@ -70,7 +45,7 @@ def test_detailed_golden_rows() -> None:
 def test_detailed_numbers_match_vllm_summary_fields(golden: Path) -> None:
     """Every mean/median/percentile vLLM wrote is reproduced from the per-request rows."""
     doc = json.loads(golden.read_text())
-    row = _as_levels(sources.load_file(golden))
+    row = one_level(sources.load_file(golden))
     assert row["basis"] == "requests"
     names = {"ttft": "ttft_s", "tpot": "tpot_s", "itl": "itl_s", "e2el": "e2e_s"}
     checked = 0
@@ -92,7 +67,7 @@ def test_summary_only_golden_uses_the_tools_numbers() -> None:
     assert trace.requests.is_empty()
     (run,) = trace.runs
     assert run.num_requests == doc["completed"] + doc["failed"]
-    row = _as_levels(trace)
+    row = one_level(trace)
     assert row["basis"] == "summary"
     assert row["p95_e2e_s"] == pytest.approx(doc["p95_e2el_ms"] / 1000)
     assert row["p50_ttft_s"] == pytest.approx(doc["median_ttft_ms"] / 1000)
