@@ -31,9 +31,6 @@ Version drift: 0.1-0.3 summaries have no `aiperf_version`, keep the load setting
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +40,7 @@ import orjson
 import polars as pl
 
 from loadlens.errors import TraceFormatError
+from loadlens.sources.nvidia_summary import TO_SECONDS, csv_stats, json_stats
 from loadlens.trace import (
     REQUEST_SCHEMA,
     RUN_STAT_SCHEMA,
@@ -79,7 +77,6 @@ THROUGHPUTS = {
     "total_token_throughput": "total_token_throughput_tps",
     "goodput": "request_goodput_rps",
 }
-STATISTICS = {"avg": "mean", "std": "std", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 # The CSV export's display names (units in parentheses are stripped before lookup).
 CSV_LATENCIES = {
     "Time to First Token": "ttft_s",
@@ -92,7 +89,6 @@ CSV_THROUGHPUTS = {
     "Output Token Throughput": "output_throughput_tps",
     "Total Token Throughput": "total_token_throughput_tps",
 }
-TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0}
 
 
 # ----------------------------------------------------------------------------- detection
@@ -338,76 +334,6 @@ def _read_summary(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _stats_rows(rows: list[tuple[str, str, float]]) -> pl.DataFrame:
-    if not rows:
-        return empty(RUN_STAT_SCHEMA, "run_key")
-    return pl.DataFrame(
-        rows,
-        schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
-        orient="row",
-    ).with_columns(run_key=pl.lit(RUN_KEY))
-
-
-def _summary_stats(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
-    rows: list[tuple[str, str, float]] = []
-    for key, metric in LATENCIES.items():
-        entry = doc.get(key)
-        if entry is None:
-            continue
-        if not isinstance(entry, dict) or entry.get("unit") not in TO_SECONDS:
-            raise TraceFormatError(path, "expected {unit: 'ms', avg, p50, ...}", field=key)
-        scale = TO_SECONDS[entry["unit"]]
-        for stat, name in STATISTICS.items():
-            value = entry.get(stat)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                rows.append((metric, name, float(value) * scale))
-    for key, metric in THROUGHPUTS.items():
-        entry = doc.get(key)
-        value = entry.get("avg") if isinstance(entry, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            rows.append((metric, "value", float(value)))
-    return _stats_rows(rows)
-
-
-def _csv_stats(path: Path) -> tuple[pl.DataFrame, dict[str, float]]:
-    """The CSV export: a per-metric table, then `Metric,Value` rows (rounded to 0.01)."""
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise TraceFormatError(path, "not a text CSV file") from None
-    rows: list[tuple[str, str, float]] = []
-    values: dict[str, float] = {}
-    header: list[str] = []
-    for n, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not cells or not any(cells):
-            header = []
-            continue
-        if cells[0] in ("Metric", "Endpoint"):
-            header = cells
-            continue
-        if not header or header[0] != "Metric":
-            continue
-        name, _, unit = cells[0].partition(" (")
-        unit = unit.rstrip(")")
-        try:
-            numbers = {h: float(c) for h, c in zip(header[1:], cells[1:], strict=False) if c}
-        except ValueError:
-            raise TraceFormatError(path, "expected numbers", field=cells[0], line=n) from None
-        if header[1:] == ["Value"]:
-            values[cells[0]] = numbers.get("Value", math.nan)
-            if name in CSV_THROUGHPUTS and "Value" in numbers:
-                rows.append((CSV_THROUGHPUTS[name], "value", numbers["Value"]))
-        elif name in CSV_LATENCIES and unit in TO_SECONDS:
-            for stat, stat_name in STATISTICS.items():
-                if stat in numbers:
-                    rows.append((CSV_LATENCIES[name], stat_name, numbers[stat] * TO_SECONDS[unit]))
-    if not rows:
-        raise TraceFormatError(
-            path, "has no AIPerf metrics like 'Time to First Token (ms)' or 'Request Throughput'"
-        )
-    return _stats_rows(rows), values
-
-
 def _load_config(doc: dict[str, Any]) -> tuple[str, float | None, dict[str, Any]]:
     """Load mode and value, and the workload settings, from either config layout."""
     config = doc.get("input_config") or {}
@@ -502,14 +428,14 @@ def load(path: Path) -> Trace:
         summary_json, summary_csv = _summary_names(path)
         if summary_json.exists():
             doc = _read_summary(summary_json)
-            stats = _summary_stats(summary_json, doc)
+            stats = json_stats(summary_json, doc, LATENCIES, THROUGHPUTS)
         elif summary_csv.exists():
-            stats, csv_values = _csv_stats(summary_csv)
+            stats, csv_values = csv_stats(summary_csv, CSV_LATENCIES, CSV_THROUGHPUTS, "AIPerf")
     elif path.suffix.lower() == ".csv" or _is_csv(head):
-        stats, csv_values = _csv_stats(path)
+        stats, csv_values = csv_stats(path, CSV_LATENCIES, CSV_THROUGHPUTS, "AIPerf")
     else:
         doc = _read_summary(path)
-        stats = _summary_stats(path, doc)
+        stats = json_stats(path, doc, LATENCIES, THROUGHPUTS)
         if stats.is_empty():
             raise TraceFormatError(
                 path,

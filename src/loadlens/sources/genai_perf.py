@@ -30,10 +30,7 @@ The files do not record GenAI-Perf's own version, only perf_analyzer's: tool_ver
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +39,7 @@ import orjson
 import polars as pl
 
 from loadlens.errors import TraceFormatError
+from loadlens.sources.nvidia_summary import csv_stats, json_stats
 from loadlens.trace import (
     REQUEST_SCHEMA,
     RUN_STAT_SCHEMA,
@@ -69,7 +67,6 @@ THROUGHPUTS = {
     "output_token_throughput": "output_throughput_tps",
     "request_goodput": "request_goodput_rps",
 }
-STATISTICS = {"avg": "mean", "std": "std", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 CSV_LATENCIES = {
     "Time To First Token": "ttft_s",
     "Request Latency": "e2e_s",
@@ -79,7 +76,6 @@ CSV_THROUGHPUTS = {
     "Request Throughput": "request_throughput_rps",
     "Output Token Throughput": "output_throughput_tps",
 }
-TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0}
 # AIPerf (GenAI-Perf's successor) writes look-alike summaries; these keys are only AIPerf's.
 AIPERF_KEYS = (b'"aiperf_version"', b'"inter_chunk_latency"', b'"min_request_timestamp"')
 
@@ -286,75 +282,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _stats_frame(rows: list[tuple[str, str, float]], run_key: str) -> pl.DataFrame:
-    if not rows:
-        return empty(RUN_STAT_SCHEMA, "run_key")
-    return pl.DataFrame(
-        rows,
-        schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
-        orient="row",
-    ).with_columns(run_key=pl.lit(run_key))
-
-
-def _summary_stats(path: Path, doc: dict[str, Any], run_key: str) -> pl.DataFrame:
-    rows: list[tuple[str, str, float]] = []
-    for key, metric in LATENCIES.items():
-        entry = doc.get(key)
-        if entry is None:
-            continue
-        if not isinstance(entry, dict) or entry.get("unit") not in TO_SECONDS:
-            raise TraceFormatError(path, "expected {unit: 'ms', avg, p50, ...}", field=key)
-        scale = TO_SECONDS[entry["unit"]]
-        for stat, name in STATISTICS.items():
-            value = entry.get(stat)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                rows.append((metric, name, float(value) * scale))
-    for key, metric in THROUGHPUTS.items():
-        entry = doc.get(key)
-        value = entry.get("avg") if isinstance(entry, dict) else None
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            rows.append((metric, "value", float(value)))
-    return _stats_frame(rows, run_key)
-
-
-def _csv_stats(path: Path, run_key: str) -> tuple[pl.DataFrame, dict[str, float]]:
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise TraceFormatError(path, "not a text CSV file") from None
-    rows: list[tuple[str, str, float]] = []
-    values: dict[str, float] = {}
-    header: list[str] = []
-    for n, cells in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not cells or not any(cells):
-            header = []
-            continue
-        if cells[0] == "Metric":
-            header = cells
-            continue
-        if not header:
-            continue
-        name, _, unit = cells[0].partition(" (")
-        unit = unit.rstrip(")")
-        try:
-            numbers = {h: float(c) for h, c in zip(header[1:], cells[1:], strict=False) if c}
-        except ValueError:
-            raise TraceFormatError(path, "expected numbers", field=cells[0], line=n) from None
-        if header[1:] == ["Value"]:
-            values[name] = numbers.get("Value", math.nan)
-            if name in CSV_THROUGHPUTS and "Value" in numbers:
-                rows.append((CSV_THROUGHPUTS[name], "value", numbers["Value"]))
-        elif name in CSV_LATENCIES and unit in TO_SECONDS:
-            for stat, stat_name in STATISTICS.items():
-                if stat in numbers:
-                    rows.append((CSV_LATENCIES[name], stat_name, numbers[stat] * TO_SECONDS[unit]))
-    if not rows:
-        raise TraceFormatError(
-            path, "has no GenAI-Perf metrics like 'Request Latency (ms)' or 'Request Throughput'"
-        )
-    return _stats_frame(rows, run_key), values
-
-
 def _config_load(doc: dict[str, Any]) -> tuple[str, float | None]:
     config = doc.get("input_config") or {}
     stimulus = (config.get("perf_analyzer") or {}).get("stimulus") or {}
@@ -416,9 +343,9 @@ def _load_export(path: Path, doc: dict[str, Any]) -> Trace:
     if len(experiments) == 1:  # GenAI-Perf summarises one experiment per artifact dir
         if summary_json.exists():
             summary = _read_json(summary_json)
-            stats = _summary_stats(summary_json, summary, "0")
+            stats = json_stats(summary_json, summary, LATENCIES, THROUGHPUTS)
         elif summary_csv.exists():
-            stats, _ = _csv_stats(summary_csv, "0")
+            stats, _ = csv_stats(summary_csv, CSV_LATENCIES, CSV_THROUGHPUTS, "GenAI-Perf")
     frames, runs = [], []
     for i, exp in enumerate(experiments):
         frame, facts = _experiment(path, i, exp)
@@ -480,10 +407,10 @@ def _trace(
 def _load_summary(path: Path, doc: dict[str, Any] | None) -> Trace:
     values: dict[str, float] = {}
     if doc is None:
-        stats, values = _csv_stats(path, "0")
+        stats, values = csv_stats(path, CSV_LATENCIES, CSV_THROUGHPUTS, "GenAI-Perf")
         doc = {}
     else:
-        stats = _summary_stats(path, doc, "0")
+        stats = json_stats(path, doc, LATENCIES, THROUGHPUTS)
         if stats.is_empty():
             raise TraceFormatError(
                 path,
