@@ -109,6 +109,24 @@ def empty(schema: dict[str, pl.DataType], key: str = "run_id") -> pl.DataFrame:
     return pl.DataFrame(schema={(key if k == "run_id" else k): v for k, v in schema.items()})
 
 
+def stats_frame(rows: list[tuple[Any, ...]], run_key: str | None = None) -> pl.DataFrame:
+    """A tool's summary statistics as run_stats rows keyed by run_key: `rows` are
+    (metric, statistic, value) of the run `run_key`, or (run_key, metric, statistic, value)."""
+    if not rows:
+        return empty(RUN_STAT_SCHEMA, "run_key")
+    names = (
+        ["metric", "statistic", "value"]
+        if run_key is not None
+        else ["run_key", "metric", "statistic", "value"]
+    )
+    frame = pl.DataFrame(
+        rows, schema={n: pl.Float64 if n == "value" else pl.String for n in names}, orient="row"
+    )
+    if run_key is not None:
+        frame = frame.with_columns(run_key=pl.lit(run_key))
+    return frame.select("run_key", "metric", "statistic", "value")
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:

@@ -56,7 +56,6 @@ import yaml
 from loadlens.errors import TraceFormatError
 from loadlens.trace import (
     REQUEST_SCHEMA,
-    RUN_STAT_SCHEMA,
     RunMeta,
     SourceInfo,
     Trace,
@@ -64,6 +63,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    stats_frame,
 )
 
 NAME = "guidellm"
@@ -236,18 +236,7 @@ def _stat_rows(path: Path, metrics: dict[str, Any], where: str) -> list[tuple[st
 
 
 def _stats_frame(rows: list[tuple[str, str, float, str]]) -> pl.DataFrame:
-    if not rows:
-        return empty(RUN_STAT_SCHEMA, "run_key")
-    return pl.DataFrame(
-        rows,
-        schema={
-            "metric": pl.String,
-            "statistic": pl.String,
-            "value": pl.Float64,
-            "run_key": pl.String,
-        },
-        orient="row",
-    )
+    return stats_frame([(key, metric, stat, value) for metric, stat, value, key in rows])
 
 
 # --------------------------------------------------------------------------- per-request rows

@@ -29,10 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import polars as pl
 
 from loadlens.errors import TraceFormatError
-from loadlens.trace import RUN_STAT_SCHEMA, RunMeta, SourceInfo, Trace, empty, file_sha256, make_run
+from loadlens.trace import (
+    RunMeta,
+    SourceInfo,
+    Trace,
+    file_sha256,
+    make_run,
+    stats_frame,
+)
 
 NAME = "inference-benchmarker"
 TOOL = "inference-benchmarker"
@@ -186,20 +192,7 @@ def load(path: Path) -> Trace:
         raise TraceFormatError(
             path, "holds no measured step (only a warm-up, or none)", field="results"
         )
-    run_stats = (
-        pl.DataFrame(
-            stats,
-            schema={
-                "run_key": pl.String,
-                "metric": pl.String,
-                "statistic": pl.String,
-                "value": pl.Float64,
-            },
-            orient="row",
-        )
-        if stats
-        else empty(RUN_STAT_SCHEMA, "run_key")
-    )
+    run_stats = stats_frame(stats)
     return Trace(
         source=SourceInfo(
             path=str(path),

@@ -51,7 +51,6 @@ import yaml
 from loadlens.errors import TraceFormatError
 from loadlens.trace import (
     REQUEST_SCHEMA,
-    RUN_STAT_SCHEMA,
     RunMeta,
     SourceInfo,
     Trace,
@@ -59,6 +58,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    stats_frame,
 )
 
 NAME = "inference-perf"
@@ -537,14 +537,7 @@ def load(path: Path) -> Trace:
         recs = _read_records(path, config)
     rows = _rows(per_request or path, recs, run_key) if recs is not None else None
     run = _run(path, run_key, doc, rows, config, stage)
-    if doc is not None and (stats := _stats_rows(path, doc)):
-        run_stats = pl.DataFrame(
-            stats,
-            schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
-            orient="row",
-        ).with_columns(run_key=pl.lit(run_key))
-    else:
-        run_stats = empty(RUN_STAT_SCHEMA, "run_key")
+    run_stats = stats_frame(_stats_rows(path, doc) if doc is not None else [], run_key)
     layout = _layout_of(doc, recs[0]["layout"] if recs else None)
     return Trace(
         source=SourceInfo(

@@ -36,6 +36,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    stats_frame,
 )
 
 NAME = "llmperf"
@@ -134,13 +135,7 @@ def _run_stats(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
     per_min = _number(path, doc, "results_num_completed_requests_per_min")
     if per_min is not None and math.isfinite(per_min):
         rows.append(("request_throughput_rps", "value", per_min / 60.0))
-    if not rows:
-        return empty(RUN_STAT_SCHEMA, "run_key")
-    return pl.DataFrame(
-        rows,
-        schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
-        orient="row",
-    ).with_columns(run_key=pl.lit("0"))
+    return stats_frame(rows, "0")
 
 
 def _requests(path: Path, records: Any) -> pl.DataFrame:

@@ -13,20 +13,10 @@ from typing import Any
 import polars as pl
 
 from loadlens.errors import TraceFormatError
-from loadlens.trace import RUN_STAT_SCHEMA, empty
+from loadlens.trace import stats_frame
 
 STATISTICS = {"avg": "mean", "std": "std", "p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0}
-
-
-def stats_frame(rows: list[tuple[str, str, float]], run_key: str) -> pl.DataFrame:
-    if not rows:
-        return empty(RUN_STAT_SCHEMA, "run_key")
-    return pl.DataFrame(
-        rows,
-        schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
-        orient="row",
-    ).with_columns(run_key=pl.lit(run_key))
 
 
 def json_stats(

@@ -34,7 +34,6 @@ import pyarrow as pa
 from loadlens.errors import TraceFormatError
 from loadlens.trace import (
     REQUEST_SCHEMA,
-    RUN_STAT_SCHEMA,
     RunMeta,
     SourceInfo,
     Trace,
@@ -42,6 +41,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    stats_frame,
 )
 
 NAME = "sglang"
@@ -231,20 +231,7 @@ def load(path: Path) -> Trace:
         if frames
         else empty(REQUEST_SCHEMA, "run_key")
     )
-    run_stats = (
-        pl.DataFrame(
-            stats,
-            schema={
-                "run_key": pl.String,
-                "metric": pl.String,
-                "statistic": pl.String,
-                "value": pl.Float64,
-            },
-            orient="row",
-        )
-        if stats
-        else empty(RUN_STAT_SCHEMA, "run_key")
-    )
+    run_stats = stats_frame(stats)
     source = SourceInfo(
         path=str(path),
         sha256=file_sha256(path),

@@ -26,7 +26,6 @@ import pyarrow as pa
 from loadlens.errors import TraceFormatError
 from loadlens.trace import (
     REQUEST_SCHEMA,
-    RUN_STAT_SCHEMA,
     RunMeta,
     SourceInfo,
     Trace,
@@ -34,6 +33,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    stats_frame,
 )
 
 NAME = "vllm"
@@ -106,13 +106,7 @@ def _run_stats(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
             rows.append((METRIC[m.group(2)], m.group(1), value / 1000.0))
         else:
             rows.append((THROUGHPUTS[key], "value", value))
-    if not rows:
-        return empty(RUN_STAT_SCHEMA, "run_key")
-    return pl.DataFrame(
-        rows,
-        schema={"metric": pl.String, "statistic": pl.String, "value": pl.Float64},
-        orient="row",
-    ).with_columns(run_key=pl.lit("0"))
+    return stats_frame(rows, "0")
 
 
 def _requests(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
