@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from loadlens import api, sources
 from loadlens.cli import app
 from loadlens.config import parse_slos
+from loadlens.errors import TraceFormatError
 from loadlens.report.brief import build_brief
 from loadlens.report.render import render
 from loadlens.warehouse import Warehouse
@@ -42,6 +43,25 @@ def test_a_tools_folder_ingests_lists_and_renders(folder: Path, tmp_path: Path) 
         analysis = api.analyze(wh, [folder.name], parse_slos("p95_e2e<10s"))
     markdown = render(build_brief(analysis, with_charts=False), analysis, "md").decode()
     assert folder.name in markdown and "## Findings" in markdown
+
+
+PRIMARY_FILES = [f for folder in TOOL_DIRS for f in sources.plan([folder])[0]]
+
+
+@pytest.mark.parametrize("path", PRIMARY_FILES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_a_truncated_file_is_refused_by_name_never_half_loaded(path: Path, tmp_path: Path) -> None:
+    whole = sources.load_file(path)
+    data = path.read_bytes()
+    for fraction in (0.5, 0.97):
+        cut = tmp_path / f"{fraction}" / path.name
+        cut.parent.mkdir()
+        cut.write_bytes(data[: int(len(data) * fraction)])
+        try:
+            trace = sources.load_file(cut)
+        except TraceFormatError as e:
+            assert str(cut) in str(e)
+        else:  # only a file that held no run may still read as holding none
+            assert not whole.runs and not trace.runs, (fraction, len(trace.runs))
 
 
 @pytest.mark.skipif(
