@@ -187,3 +187,16 @@ def test_open_loop_solution_holds_when_run(rate_sweep) -> None:
     )
     measured = rerun["e2e_s"].quantile(0.95, "linear")
     assert measured == pytest.approx(cut.predicted["p95_e2e_s"], rel=0.15)
+
+
+def test_rate_saturation_on_the_open_loop_sweep(rate_sweep) -> None:
+    from loadlens.analysis.saturation import rate_saturation, served_rate
+
+    lv, _, _ = rate_sweep
+    (sat,) = rate_saturation(lv)
+    # The simulated A100 serves about 5 req/s of these requests: 6 req/s outruns it.
+    assert sat.offered_rps == 6 and sat.last_kept_up_rps == 5
+    drain = lv.sort("load_value")["mean_e2e_s"][0]
+    for row in lv.filter(pl.col("load_value") <= 4).iter_rows(named=True):
+        # Below capacity the drain-corrected rate is the offer (Poisson: within 2/√400).
+        assert served_rate(row, drain) == pytest.approx(row["load_value"], rel=0.1)

@@ -267,10 +267,12 @@ def sample_size_findings(levels: pl.DataFrame, slos: tuple[SLO, ...]) -> list[Fi
                 else "at " + format_loads(thin["load_mode"][0], thin["load_value"].to_list())
             )
             n_text = f"{n_min:,}" if n_min == n_max else f"{n_min:,}–{n_max:,}"
+            above = n_min * (1 - q)
             sentence = (
-                f"{label} of {deployment} rests on {n_text} samples per level {where}, only "
-                f"about {n_min * (1 - q):.0f} above the percentile: too few for a 95% upper "
-                "bound, so read it as indicative."
+                f"{label} of {deployment} rests on {n_text} samples per level {where}, "
+                + (f"only about {above:.0f}" if above >= 1 else "fewer than one")
+                + " above the percentile: too few for a 95% upper bound, so read it as "
+                "indicative."
             )
             out.append(
                 Finding(
@@ -633,7 +635,8 @@ def rate_saturation_finding(r: RateSaturation) -> Finding:
             "achieved_rps": r.achieved_rps,
             "last_kept_up_rps": r.last_kept_up_rps,
         },
-        confidence="completed requests over the run's duration; open-loop arrivals",
+        confidence="completed requests per second of sending (the run's duration less one "
+        "request time at the lightest rate); open-loop arrivals, 2/√n tolerance",
     )
 
 

@@ -47,7 +47,7 @@ def group_findings(findings: list[Finding], deployments: list[str]) -> list[Find
     """One group per deployment (in the given order), then one for findings about none."""
     rank = {kind: i for i, kind in enumerate(STORY + NOTES)}
     groups = []
-    for name in [*deployments, None]:
+    for name in [*dict.fromkeys(deployments), None]:  # a deployment swept in two modes: once
         mine = sorted(
             (f for f in findings if f.deployment == name), key=lambda f: rank.get(f.kind, 99)
         )
@@ -211,9 +211,21 @@ def _fmt_num(value: float | None, spec: str = ",.0f") -> str:
     )
 
 
+def _modes(analysis: Analysis) -> dict[str, int]:
+    """How many load modes each deployment was measured in."""
+    counts = analysis.levels.group_by("deployment").agg(pl.col("load_mode").n_unique())
+    return dict(counts.iter_rows())
+
+
 def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str, str]]:
     rows = []
+    modes = _modes(analysis)
     for b in binding:
+        mixed = modes.get(b.deployment, 1) > 1  # then every load names its mode
+
+        def load(value: float, mode: str = b.load_mode, mixed: bool = mixed) -> str:
+            return format_load(mode, value) if mixed else f"{value:g}"
+
         lv = analysis.levels.filter(
             (pl.col("deployment") == b.deployment) & (pl.col("load_mode") == b.load_mode)
         )
@@ -236,12 +248,14 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
         rows.append(
             {
                 "deployment": b.deployment,
-                "last_ok": f"{b.last_ok.load:g}" if b.last_ok else "none",
+                "label": f"{b.deployment} ({b.load_mode})" if mixed else b.deployment,
+                "last_ok": load(b.last_ok.load) if b.last_ok else "none",
                 "boundary": interp,
                 "zone": f"≤ {approx(b.load_mode, zone.max_load):g}" if zone else "–",
                 "binding_slo": str(b.slo),
                 "value_at_last_ok": (format_seconds(b.last_ok.value) if b.last_ok else "–"),
-                "peak_tps": f"{_fmt_num(peak['output_throughput_tps'])} at {peak['load_value']:g}",
+                "peak_tps": f"{_fmt_num(peak['output_throughput_tps'])} at "
+                + (load(peak["load_value"]) if peak["load_value"] is not None else "–"),
                 "goodput_at_last_ok": (
                     f"{at_cap['goodput_rps'][0]:.2f} req/s"
                     if at_cap.height and at_cap["goodput_rps"][0] is not None
@@ -266,9 +280,15 @@ def _ci(row: dict[str, Any], col: str) -> str:
 
 def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
     tables: dict[str, list[dict[str, str]]] = {}
+    modes = _modes(analysis)
     for row in analysis.levels.iter_rows(named=True):
+        mixed = modes.get(row["deployment"], 1) > 1
         cells = {
-            "load": f"{row['load_value']:g}" if row["load_value"] is not None else "–",
+            "load": (
+                format_load(row["load_mode"], row["load_value"])
+                if mixed or row["load_value"] is None
+                else f"{row['load_value']:g}"
+            ),
             "n": f"{row['n_requests']:,}" if row["n_requests"] is not None else "–",
             "errors": f"{row['n_errors']}" if row["n_errors"] is not None else "–",
             "tps": _fmt_num(row["output_throughput_tps"]),
