@@ -93,10 +93,14 @@ def test_rate_saturation_is_where_completions_fall_behind_the_offer() -> None:
     from loadlens.analysis.saturation import rate_saturation
 
     lv = _levels([1, 2, 4, 8], [1.0] * 4).with_columns(
-        load_mode=pl.lit("rate"), request_throughput_rps=pl.Series([1.0, 1.98, 3.9, 5.2])
+        load_mode=pl.lit("rate"),
+        request_throughput_rps=pl.Series([1.0, 1.98, 3.9, 5.2]),
+        n_requests=pl.lit(400),
     )
     (r,) = rate_saturation(lv)
     assert (r.offered_rps, r.last_kept_up_rps) == (8, 4)
+    # 30 requests a level: a 35% shortfall is within what Poisson arrivals alone can do.
+    assert rate_saturation(lv.with_columns(n_requests=pl.lit(30))) == []
 
 
 def test_collapse_needs_falling_throughput_and_rising_latency() -> None:
@@ -109,3 +113,5 @@ def test_collapse_needs_falling_throughput_and_rising_latency() -> None:
     assert (c.from_load, c.to_load) == (20, 40)
     flat = lv.with_columns(request_throughput_rps=pl.Series([5.0, 9.0, 8.9]))
     assert collapse(flat) == []
+    jitter = lv.with_columns(p95_e2e_s=pl.Series([2.0, 3.0, 3.1]))  # +3%: no climb
+    assert collapse(jitter) == []

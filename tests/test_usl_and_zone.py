@@ -74,3 +74,11 @@ def test_zone_is_headroom_below_the_lower_of_slo_limit_and_knee() -> None:
     (zone,) = operating_zones(boundary, latency_knee(lv), headroom=0.8)
     assert zone.slo_limit == pytest.approx(50) and zone.knee == 40
     assert zone.max_load == pytest.approx(32) and zone.bound_by == "knee"
+
+
+def test_no_knee_in_a_flat_latency_curve() -> None:
+    from loadlens.analysis.saturation import latency_knee
+
+    # 94 -> 119 ms over the sweep, with one bump: noise, not a turn to steep.
+    flat = _levels([0.5, 1, 2], [1.0, 2.0, 3.0], p95=[0.094, 0.113, 0.119])
+    assert latency_knee(flat, ("p95_e2e_s",)) == []

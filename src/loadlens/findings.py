@@ -48,6 +48,7 @@ Kind = Literal[
 Severity = Literal["critical", "warning", "info"]
 ACHIEVED_RATIO_MIN = 0.8  # below this the client, not the server, may have set the load
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+DRIVERS_MIN_GROWTH = 0.10  # mean E2E growth over the lightest level worth explaining
 
 
 class Finding(BaseModel):
@@ -374,11 +375,12 @@ def zone_finding(z: OperatingZone) -> Finding:
         parts.append(f"its latency knee ({z.knee:g}, where latency turns steep)")
     if z.slo_limit is not None:
         parts.append(f"its SLO limit (about {approx(z.load_mode, z.slo_limit):g})")
-    basis = (
-        f"{z.headroom:.0%} of the lower of {' and '.join(parts)}"
-        if parts
-        else f"{z.headroom:.0%} of the highest load measured, where no limit was reached"
-    )
+    if len(parts) == 2:
+        basis = f"{z.headroom:.0%} of the lower of {' and '.join(parts)}"
+    elif parts:
+        basis = f"{z.headroom:.0%} of {parts[0]}"
+    else:
+        basis = f"{z.headroom:.0%} of the highest load measured, where no limit was reached"
     sentence = (
         f"Stable operating zone of {z.deployment}: up to "
         f"{format_load(z.load_mode, approx(z.load_mode, z.max_load))} per replica — {basis}."
@@ -488,7 +490,9 @@ def drivers_findings(
         b = binding.get(key)
         at = b.first_breach.load if b and b.first_breach else max(d.load for d in ds)
         d = next((d for d in ds if d.load == at), None)
-        if d is None or d.growth_s <= 0:
+        # Growth within run-to-run noise has no cause worth naming (shares of a tiny sum
+        # can read 255%).
+        if d is None or d.growth_s <= DRIVERS_MIN_GROWTH * d.baseline_e2e_mean_s:
             continue
         ranked = [(c, share) for c, share in d.ranked() if share >= 0.05]
         causes = ", ".join(f"{CAUSE_LABELS[c]} {share:.0%}" for c, share in ranked)
@@ -503,7 +507,11 @@ def drivers_findings(
         if d.waiting_mean is not None and d.waiting_mean >= 0.5:
             signals.append(f"{d.waiting_mean:.1f} requests waiting on average")
         per_token = ""
-        if d.per_output_token_s is not None and d.per_output_token_ci is not None:
+        if (
+            d.per_output_token_s is not None
+            and d.per_output_token_ci is not None
+            and d.per_output_token_ci[0] > 0  # an interval reaching zero says nothing
+        ):
             lo, hi = d.per_output_token_ci
             per_token = (
                 f" Request by request, each output token added {_ms(d.per_output_token_s)} "

@@ -287,6 +287,7 @@ class Knee:
     metric: str
 
 
+KNEE_MIN_RISE = 1.5  # latency must at least grow by half over the sweep to have a knee
 KNEE_MIN_GAP = 0.1  # of the scaled range: smaller bends are noise, not a knee
 
 
@@ -310,8 +311,8 @@ def latency_knee(
             if len(points) < 3:
                 continue
             (x0, y0), (x1, y1) = points[0], points[-1]
-            if x1 == x0 or y1 <= y0:
-                continue  # flat or falling latency: no knee to find
+            if x1 == x0 or y1 <= KNEE_MIN_RISE * y0:
+                continue  # flat (within 50%) or falling latency: no knee to find
             gaps = [((x - x0) / (x1 - x0)) - ((y - y0) / (y1 - y0)) for x, y in points]
             best = max(range(len(points)), key=lambda i: gaps[i])
             if gaps[best] < KNEE_MIN_GAP:
@@ -369,6 +370,7 @@ class RateSaturation:
     last_kept_up_rps: float | None  # the highest offered rate it still completed
 
 
+RATE_MIN_REQUESTS = 50
 KEEP_UP = 0.95  # completing less than 95% of the offered rate: the queue only grows
 
 
@@ -399,7 +401,9 @@ def rate_saturation(levels: pl.DataFrame) -> list[RateSaturation]:
         for row in rows:
             offered = row["load_value"]
             n = row.get("n_requests") or 0
-            keep_up = min(KEEP_UP, 1 - 2 / math.sqrt(n)) if n else KEEP_UP
+            if n < RATE_MIN_REQUESTS:
+                continue  # too short a run to tell a queue from the arrivals' noise
+            keep_up = min(KEEP_UP, 1 - 2 / math.sqrt(n))
             if (served := served_rate(row, drain)) < keep_up * offered:
                 out.append(RateSaturation(str(deployment), offered, served, last))
                 break
@@ -422,10 +426,12 @@ class Collapse:
 
 
 COLLAPSE_DROP = 0.05
+COLLAPSE_RISE = 0.10
 
 
 def collapse(levels: pl.DataFrame) -> list[Collapse]:
-    """The first step up in load where throughput falls by over 5% while p95 E2E rises."""
+    """The first step up in load where throughput falls by over 5% while p95 E2E rises
+    by over 10% (two runs at the same load are no step; jitter is no rise)."""
     out = []
     measured = levels.filter(
         pl.col("load_value").is_not_null()
@@ -438,7 +444,12 @@ def collapse(levels: pl.DataFrame) -> list[Collapse]:
         rows = group.sort("load_value").to_dicts()
         for a, b in itertools.pairwise(rows):
             x0, x1 = a["request_throughput_rps"], b["request_throughput_rps"]
-            if x0 > 0 and x1 < (1 - COLLAPSE_DROP) * x0 and b["p95_e2e_s"] > a["p95_e2e_s"]:
+            if (
+                b["load_value"] > a["load_value"]
+                and x0 > 0
+                and x1 < (1 - COLLAPSE_DROP) * x0
+                and b["p95_e2e_s"] > (1 + COLLAPSE_RISE) * a["p95_e2e_s"]
+            ):
                 out.append(
                     Collapse(
                         str(deployment),
