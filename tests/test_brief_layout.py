@@ -31,3 +31,20 @@ def test_findings_are_grouped_per_deployment_in_reading_order() -> None:
     assert [f.kind for f in groups[1].notes] == ["scalability"]
     assert [f.kind for f in groups[0].notes] == ["sample_size"]
     assert sum(len(g.findings) + len(g.notes) for g in groups) == len(findings)
+
+
+def test_decision_never_ranks_a_concurrency_against_a_rate() -> None:
+    from loadlens.analysis.saturation import Level, SloBoundary
+    from loadlens.config import parse_slos
+    from loadlens.report.brief import decision
+
+    (slo,) = parse_slos("p95_e2e<1s")
+    ok = Level(load=4, value=0.3, lo=None, hi=None, n=20)
+    bounds = [
+        SloBoundary("d", "concurrency", slo, ok, None, None, None, None, 4),
+        SloBoundary("d", "rate", slo, ok, None, None, None, None, 18),
+    ]
+    text = decision(bounds)
+    assert "carries the most load" not in text
+    assert text.index("concurrency sweeps") < text.index("up to concurrency 4")
+    assert text.index("request-rate sweeps") < text.index("up to 18 req/s")

@@ -88,10 +88,23 @@ def _capacity(b: SloBoundary) -> float:
     return b.boundary_load or 0.0
 
 
+MODE_LABELS = {
+    "concurrency": "In the concurrency sweeps",
+    "rate": "In the request-rate sweeps",
+    "throughput": "At maximum throughput",
+}
+
+
 def decision(binding: list[SloBoundary]) -> str:
     """The decision in one sentence: how much load each deployment can carry within SLO."""
     if not binding:
         return "No load level carries a latency percentile the SLOs can be judged on."
+    modes = list(dict.fromkeys(b.load_mode for b in binding))
+    if len(modes) > 1:  # a concurrency and a rate are not one scale: decide per mode
+        return " ".join(
+            f"{MODE_LABELS.get(m, m)}: " + decision([b for b in binding if b.load_mode == m])
+            for m in modes
+        )
     ranked = sorted(binding, key=_capacity, reverse=True)
     best = ranked[0]
 
