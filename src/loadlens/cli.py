@@ -124,10 +124,19 @@ def ingest(
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
-    """Load trace files into the warehouse (auto-detects vLLM, loadlens, ...).
+    """Load trace files or whole result folders into the warehouse.
 
-    All files are parsed and checked first; if any is bad, nothing is written and the
-    error names the file and field. A file already ingested is reported, not duplicated.
+    Auto-detects vLLM (bench serve, bench sweep), SGLang bench_serving,
+    GuideLLM, NVIDIA AIPerf and GenAI-Perf, Ray LLMPerf, inference-perf,
+    HF inference-benchmarker and loadlens's own traces; --map reads your
+    own CSV/JSONL/Parquet. Files one tool writes for one run are read
+    together; its side files are listed and passed over.
+
+    Example: loadlens ingest results/guidellm/ -d h100-vllm-tp1
+
+    All files are parsed and checked first; if any is bad, nothing is
+    written and the error names the file and field. A file already
+    ingested is reported, not duplicated.
     """
     config = load_config(config_path)
     if deployment is None:
