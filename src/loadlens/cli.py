@@ -360,7 +360,8 @@ def budget(
     config_path: ConfigOpt = None,
 ) -> None:
     """The cost-per-user brief: users → replicas → $ per month, sensitivity to output
-    length and SLO, break-even against a hosted API. Needs [cost] and [users] config."""
+    length and SLO, break-even against a hosted API. Needs the config's cost and users
+    sections (see the README)."""
     config = load_config(config_path)
     analysis = _analysis(config, db, deployment, slo, confidence)
     if not analysis.costs:
@@ -441,7 +442,8 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the brief goes.")] = Path("reports"),
     slo: SloOpt = None,
 ) -> None:
-    """Ingest sample_data/ into a fresh warehouse and write reports/demo-brief.{pdf,html,md}."""
+    """Ingest sample_data/ into a fresh warehouse and write the three briefs to reports/:
+    demo-brief (capacity; PDF, HTML, Markdown), demo-compare and demo-budget (PDF)."""
     config = load_config(data / "loadlens.toml" if (data / "loadlens.toml").exists() else None)
     folders = sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else []
     if not folders:
