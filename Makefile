@@ -22,9 +22,10 @@ demo: $(STAMP)  ## ingest sample_data/ and write reports/demo-brief.{pdf,html,md
 test: lint  ## ruff, then the whole pytest suite
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff (lint + format) on everything, mypy on src/
 	$(BIN)/ruff check $(PY_SRC)
 	$(BIN)/ruff format --check $(PY_SRC)
+	$(BIN)/python -m mypy src/loadlens
 
 bench: bench-ingest bench-runner  ## both benchmarks below
 

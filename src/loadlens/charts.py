@@ -49,7 +49,7 @@ def _color(levels: pl.DataFrame) -> alt.Color:
     )
 
 
-def slo_panel(levels: pl.DataFrame, slo: SLO) -> alt.LayerChart:
+def slo_panel(levels: pl.DataFrame, slo: SLO) -> alt.LayerChart | alt.FacetChart:
     """One SLO's statistic vs. load per deployment, CI bars, and the SLO line."""
     col = slo.column
     data = levels.filter(pl.col("load_value").is_not_null() & pl.col(col).is_not_null()).select(
@@ -60,12 +60,12 @@ def slo_panel(levels: pl.DataFrame, slo: SLO) -> alt.LayerChart:
         hi=pl.col(f"{col}_hi") if f"{col}_hi" in levels.columns else pl.lit(None),
     )
     # An unbounded CI is drawn to the point itself, not invented.
-    data = data.with_columns(
+    rows = data.with_columns(
         lo=pl.coalesce("lo", "value"), hi=pl.coalesce("hi", "value")
     ).to_dicts()
     x = alt.X("load_value:Q", title=_load_title(levels), scale=alt.Scale(zero=True))
     y_title = f"{slo.label} latency (s)"
-    base = alt.Chart(alt.Data(values=data))
+    base = alt.Chart(alt.Data(values=rows))
     lines = base.mark_line(point=True, strokeWidth=2).encode(
         x=x,
         y=alt.Y("value:Q", title=y_title),

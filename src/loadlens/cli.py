@@ -637,6 +637,11 @@ def sweep(
     live = _SweepProgress(plan)
     done: list[Any] = []
     with _warehouse(config, db) as wh, live.progress:
+
+        def level_done(outcome: Any) -> None:
+            done.append(outcome)
+            live.finish(outcome)
+
         try:
             asyncio.run(
                 run_sweep(
@@ -650,7 +655,7 @@ def sweep(
                     resume=resume,
                     on_level_start=live.start,
                     on_record=live.record,
-                    on_level_done=lambda o: (done.append(o), live.finish(o)),
+                    on_level_done=level_done,
                 )
             )
         except KeyboardInterrupt:

@@ -489,11 +489,12 @@ def drivers_findings(
     for key, ds in by_key.items():
         b = binding.get(key)
         at = b.first_breach.load if b and b.first_breach else max(d.load for d in ds)
-        d = next((d for d in ds if d.load == at), None)
+        found = next((d for d in ds if d.load == at), None)
         # Growth within run-to-run noise has no cause worth naming (shares of a tiny sum
         # can read 255%).
-        if d is None or d.growth_s <= DRIVERS_MIN_GROWTH * d.baseline_e2e_mean_s:
+        if found is None or found.growth_s <= DRIVERS_MIN_GROWTH * found.baseline_e2e_mean_s:
             continue
+        d = found
         ranked = [(c, share) for c, share in d.ranked() if share >= 0.05]
         causes = ", ".join(f"{CAUSE_LABELS[c]} {share:.0%}" for c, share in ranked)
         p95 = levels.filter(
@@ -541,7 +542,9 @@ def drivers_findings(
                 severity="info",
                 deployment=d.deployment,
                 sentence=sentence,
-                evidence={f"{c}_s": v for c, v in d.contributions_s.items()}
+                evidence=dict[str, float | int | str | None](
+                    {f"{c}_s": v for c, v in d.contributions_s.items()}
+                )
                 | {
                     "growth_s": d.growth_s,
                     "kv_cache_peak": d.kv_cache_peak,

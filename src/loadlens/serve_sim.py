@@ -365,5 +365,5 @@ async def start(server: SimServer, port: int = 0) -> tuple[web.AppRunner, int]:
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+    sockets = site._server.sockets if site._server else []  # type: ignore[attr-defined]
     return runner, sockets[0].getsockname()[1]

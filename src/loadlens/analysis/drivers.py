@@ -91,7 +91,7 @@ def prefill_fit(requests: pl.DataFrame, run_id: str) -> tuple[float, float]:
         .drop_nulls()
     )
     if rows.height < 3 or rows["x"].std() in (None, 0.0):
-        return (float(rows["y"].mean() or 0.0), 0.0)
+        return (float(rows["y"].mean() or 0.0), 0.0)  # type: ignore[arg-type]
     fit = rows.select(
         b=pl.cov("x", "y") / pl.col("x").var(), mx=pl.col("x").mean(), my=pl.col("y").mean()
     ).row(0, named=True)

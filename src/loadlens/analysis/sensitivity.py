@@ -51,7 +51,7 @@ def _mean_e2e_factor(requests: pl.DataFrame, k: float, stall_s: float) -> float:
     return scaled["after"] / scaled["before"] if scaled["before"] else 1.0
 
 
-def _cost(levels, slos, headroom, deployment, prices, profile, hosted):  # type: ignore[no-untyped-def]
+def _cost(levels, slos, headroom, deployment, prices, profile, hosted):
     bounds = [b for s in slos for b in slo_boundary(levels, s)]
     zones = operating_zones(
         list(max_load_within_slos(bounds).values()), latency_knee(levels), headroom

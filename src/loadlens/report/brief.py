@@ -357,10 +357,11 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
                 else {}
             ),
         }
-    ns = analysis.levels["n_requests"].drop_nulls()
+    ns = analysis.levels["n_requests"].drop_nulls().cast(pl.Int64)
     sample_notes = [
         f"{analysis.levels.height} load levels; {int(ns.sum()):,} requests in all, "
-        f"{int(ns.min()) if ns.len() else 0:,}–{int(ns.max()) if ns.len() else 0:,} per level.",
+        f"{int(ns.min()) if ns.len() else 0:,}–{int(ns.max()) if ns.len() else 0:,} "  # type: ignore[arg-type]
+        "per level.",
     ]
     key_numbers_ = key_numbers(analysis, binding)
     return Brief(

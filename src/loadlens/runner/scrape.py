@@ -66,7 +66,7 @@ def parse_metrics(text: str) -> dict[str, float]:
 def nvml_reader() -> Callable[[], dict[str, float]] | None:
     """A reader of GPU utilisation, memory and power via NVML, or None without a GPU."""
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]

@@ -249,7 +249,7 @@ def _experiment(path: Path, index: int, exp: Any) -> tuple[pl.DataFrame, dict[st
         ],
         schema={k: v for k, v in REQUEST_SCHEMA.items() if k != "run_id"} | {"run_key": pl.String},
     )
-    spec = exp.get("experiment") if isinstance(exp.get("experiment"), dict) else {}
+    spec: dict[str, Any] = exp["experiment"] if isinstance(exp.get("experiment"), dict) else {}
     facts = {
         "origin_ns": origin,
         "duration_s": (max(ends) - origin) / 1e9 if ends else None,

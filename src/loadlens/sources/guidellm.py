@@ -87,8 +87,9 @@ STATISTICS = {"mean": "mean", "median": "median", "std_dev": "std"}
 PERCENTILES = {"p50": "p50", "p90": "p90", "p95": "p95", "p99": "p99"}
 # The CSV's "Percentiles" cell lists these, in this order (no p50: that is the Median
 # column; guidellm/benchmark/outputs/csv.py, 0.8.1).
-CSV_PERCENTILE_ORDER = ("min", "p001", "p01", "p05", "p10", "p25", "p75", "p90", "p95", "p99")
-CSV_PERCENTILE_ORDER += ("max",)
+CSV_PERCENTILE_ORDER: tuple[str, ...] = (
+    *("min", "p001", "p01", "p05", "p10", "p25", "p75", "p90", "p95", "p99", "max"),
+)
 CSV_LATENCIES = {
     "Request Latency": "request_latency",
     "Time to First Token": "time_to_first_token_ms",
@@ -513,7 +514,9 @@ def _trace(
 # --------------------------------------------------------------------------- CSV
 
 
-def _csv_cell(path: Path, row: list[str], col: dict[tuple[str, ...], int], key: tuple, line: int):
+def _csv_cell(
+    path: Path, row: list[str], col: dict[tuple[Any, ...], int], key: tuple[str, ...], line: int
+) -> str:
     if key not in col:
         field = " / ".join(k for k in key if k)
         raise TraceFormatError(path, "missing column", field=field, line=line)

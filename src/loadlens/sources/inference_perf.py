@@ -456,7 +456,7 @@ def _run(
         stages = _get(config, "load", "stages")
         mode, value = "unknown", None
         if isinstance(stages, list) and len(stages) == 1:
-            fake = {"load_summary": {}, "failures": {}}
+            fake: dict[str, Any] = {"load_summary": {}, "failures": {}}
             mode, value = _stage_level(path, fake, config, 0)
         num_requests = num_errors = None
         duration = None

@@ -205,8 +205,8 @@ def load(path: Path) -> Trace:
         else None
     )
     if requests is not None:
-        num_requests = requests.height
-        num_errors = int((requests["status"] != "ok").sum())
+        num_requests: int | None = requests.height
+        num_errors: int | None = int((requests["status"] != "ok").sum())
     else:
         started_n = _number(path, doc, "results_num_requests_started")
         errors_n = _number(path, doc, "results_number_errors")

@@ -70,10 +70,13 @@ def load(path: Path) -> Trace:
         first, _, rest = data.partition(b"\n")
         header = _header(path, first)
         try:
-            frame = pl.read_ndjson(io.BytesIO(rest), schema=COLUMNS) if rest.strip() else None
+            frame = (
+                pl.read_ndjson(io.BytesIO(rest), schema=COLUMNS)
+                if rest.strip()
+                else pl.DataFrame(schema=COLUMNS)
+            )
         except pl.exceptions.PolarsError as e:
             raise TraceFormatError(path, f"request lines are malformed: {e}") from None
-        frame = frame if frame is not None else pl.DataFrame(schema=COLUMNS)
     runs = tuple(make_run(path, **r) for r in header["runs"])
     keys = {r.run_key for r in runs}
     stray = set(frame["run_key"].unique().to_list()) - keys if "run_key" in frame.columns else set()

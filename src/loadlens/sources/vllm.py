@@ -189,6 +189,8 @@ def parse_result(
     completed = _number(path, doc, "completed")
     failed = _number(path, doc, "failed")
     requests = _requests(path, doc) if detailed else None
+    num_requests: int | None
+    num_errors: int | None
     if requests is not None:
         num_requests = requests.height
         num_errors = int((requests["status"] != "ok").sum())
