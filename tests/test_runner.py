@@ -299,3 +299,19 @@ unrelated_metric 7
     assert got["gpu_util"] == pytest.approx(0.7)
     assert got["gpu_mem_used_bytes"] == 1024 * 2**20
     assert "preemptions_total" not in got  # absent, not zero
+
+
+def test_workers_never_send_the_same_prompt_from_a_file(tmp_path: Path) -> None:
+    from loadlens.runner.workloads import from_file
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"prompt": f"question {i}"}) + "\n" for i in range(10)))
+    workload = from_file(prompts, "16", 0)
+    shards = [workload.shard(w, 3) for w in range(3)]
+    sent = [[s.next().messages[0]["content"] for _ in range(3)] for s in shards]
+    flat = [p for worker in sent for p in worker]
+    assert len(set(flat)) == 9  # a prefix cache would serve a repeated prompt unfairly fast
+    # Synthetic prompts: each worker its own draws, the same on every run.
+    a, b = synthetic(32, 8).shard(0, 2), synthetic(32, 8).shard(1, 2)
+    assert a.next() != b.next()
+    assert synthetic(32, 8).shard(1, 2).next() == synthetic(32, 8).shard(1, 2).next()

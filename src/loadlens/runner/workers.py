@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import multiprocessing
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -78,8 +76,7 @@ def _worker(job: _Job, barrier: Any, results: Any) -> None:
 async def _work(job: _Job, barrier: Any, results: Any) -> None:
     level, plan = split(job.level, job.plan, job.workers, job.index)
     target, w, n = job.target, job.index, job.workers
-    workload = copy.copy(job.workload)
-    workload.rng = random.Random(f"{job.plan.seed}:{w}")  # each worker its own prompts
+    workload = job.workload.shard(w, n)
     client = Client(target.base_url, target.api_key, target.timeout_s)
     try:
 

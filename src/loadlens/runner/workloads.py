@@ -7,6 +7,7 @@ these targets: a synthetic prompt of N words is only roughly N tokens on a real 
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,11 +65,23 @@ class Workload:
         self.prompts = prompts
         self.input_len = input_len
         self.output_len = output_len
+        self.seed = seed
         self.rng = random.Random(seed)
         self.description = description or {}
         self._next = 0
         # Drawn now, before any level starts, so no level pays for it.
         self._text = [] if prompts else self._words(max(4 * int(input_len.mean), 65_536))
+
+    def shard(self, index: int, count: int) -> Workload:
+        """Worker `index` of `count`'s part: every count-th prompt of a prompt file from
+        `index` on (no two workers send the same prompt, which a prefix cache would serve
+        unfairly fast), or synthetic draws from a generator of its own."""
+        part = copy.copy(self)
+        part.rng = random.Random(f"{self.seed}:{index}/{count}")
+        if self.prompts:
+            part.prompts = self.prompts[index::count] or self.prompts
+            part._next = 0
+        return part
 
     def _words(self, n: int) -> list[str]:
         return [self.rng.choice(WORDS) for _ in range(n)]
