@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -315,3 +316,22 @@ def test_workers_never_send_the_same_prompt_from_a_file(tmp_path: Path) -> None:
     a, b = synthetic(32, 8).shard(0, 2), synthetic(32, 8).shard(1, 2)
     assert a.next() != b.next()
     assert synthetic(32, 8).shard(1, 2).next() == synthetic(32, 8).shard(1, 2).next()
+
+
+def test_constant_arrivals_over_workers_stay_evenly_spaced(server: str, tmp_path: Path) -> None:
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        sweep(
+            Target(f"{server}/v1", "loadlens-sim", use_nvml=False),
+            synthetic(20, 4),
+            [Level("rate", 20)],
+            Plan(requests=20, arrival="constant", workers=2),
+            deployment="c",
+            out_dir=tmp_path / "runs",
+            warehouse=wh,
+        )
+        rows = wh.requests(wh.runs(["c"])["run_id"].to_list())
+    starts = sorted(rows["start_s"].to_list())
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # 20 req/s from two workers: one send every 50 ms, not pairs 100 ms apart.
+    assert 0.03 < sorted(gaps)[len(gaps) // 2] < 0.07, gaps
+    assert min(gaps) > 0.02, gaps

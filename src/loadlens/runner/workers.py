@@ -100,6 +100,9 @@ async def _work(job: _Job, barrier: Any, results: Any) -> None:
         barrier.wait(STARTUP_TIMEOUT_S)
         if level.mode == "concurrency" and level.value == 0:
             return  # more workers than streams: this one has none
+        if level.mode == "rate" and plan.arrival == "constant":
+            # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
+            await asyncio.sleep(w / job.level.value)
         await run_level(send_one, level, plan, report)
     finally:
         await client.close()
