@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import multiprocessing
 import threading
 from collections.abc import Callable
@@ -96,7 +97,7 @@ async def _work(job: _Job, barrier: Any, results: Any) -> None:
         def report(record: Record) -> None:
             results.put(("record", replace(record, seq=record.seq * n + w)))
 
-        await client.prewarm(max(1, int(level.value)) if level.mode == "concurrency" else 1)
+        await client.prewarm(max(1, math.ceil(level.value)))  # as one process does
         barrier.wait(STARTUP_TIMEOUT_S)
         if level.mode == "concurrency" and level.value == 0:
             return  # more workers than streams: this one has none
