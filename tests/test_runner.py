@@ -332,6 +332,7 @@ def test_constant_arrivals_over_workers_stay_evenly_spaced(server: str, tmp_path
         rows = wh.requests(wh.runs(["c"])["run_id"].to_list())
     starts = sorted(rows["start_s"].to_list())
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # 20 req/s from two workers: one send every 50 ms, not pairs 100 ms apart.
+    # 20 req/s from two workers: one send every 50 ms, not pairs 100 ms apart (aligned
+    # schedules would make every other gap ~0). Loaded machines jitter a send by ~10-30 ms.
     assert 0.03 < sorted(gaps)[len(gaps) // 2] < 0.07, gaps
-    assert min(gaps) > 0.02, gaps
+    assert sum(g < 0.005 for g in gaps) <= 2, gaps

@@ -11,7 +11,9 @@ for all processes of the machine, so records from different workers line up.
 
 Sequence numbers: worker w's local request s is request s × W + w of the level (and its
 X-Request-Id says so), so every request keeps a unique, stable number. The workers
-connect and pre-warm first, then start together at a barrier. Each completed record is
+connect and pre-warm first; once all are ready the parent names a start time a moment
+ahead (on the shared clock), and every worker begins then (constant-rate ones offset by
+their share of the interval, so the merged schedule stays even). Each completed record is
 sent to the parent at once, so progress stays live.
 """
 
@@ -22,6 +24,7 @@ import contextlib
 import math
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -64,17 +67,33 @@ class _Job:
     plan: Plan
 
 
-def _worker(job: _Job, barrier: Any, results: Any) -> None:
+@dataclass(frozen=True)
+class _Start:
+    """Ready, then go: between the two the parent writes the start time."""
+
+    ready: Any  # multiprocessing Barrier, workers + parent
+    go: Any  # the same
+    at: Any  # multiprocessing Value('d'): time.perf_counter() to begin at
+
+    def abort(self) -> None:
+        self.ready.abort()
+        self.go.abort()
+
+
+START_AHEAD_S = 0.1  # from "all ready" to the common start: time to wake every worker
+
+
+def _worker(job: _Job, start: _Start, results: Any) -> None:
     """Process entry point: run this worker's share and report every record."""
     try:
-        asyncio.run(_work(job, barrier, results))
+        asyncio.run(_work(job, start, results))
         results.put(("done", job.index))
-    except BaseException as e:
-        barrier.abort()
+    except BaseException as e:  # everything must reach the parent
+        start.abort()
         results.put(("error", f"worker {job.index}: {type(e).__name__}: {e}"))
 
 
-async def _work(job: _Job, barrier: Any, results: Any) -> None:
+async def _work(job: _Job, start: _Start, results: Any) -> None:
     level, plan = split(job.level, job.plan, job.workers, job.index)
     target, w, n = job.target, job.index, job.workers
     workload = job.workload.shard(w, n)
@@ -98,12 +117,15 @@ async def _work(job: _Job, barrier: Any, results: Any) -> None:
             results.put(("record", replace(record, seq=record.seq * n + w)))
 
         await client.prewarm(max(1, math.ceil(level.value)))  # as one process does
-        barrier.wait(STARTUP_TIMEOUT_S)
+        start.ready.wait(STARTUP_TIMEOUT_S)
+        start.go.wait(STARTUP_TIMEOUT_S)
         if level.mode == "concurrency" and level.value == 0:
             return  # more workers than streams: this one has none
+        begin = start.at.value
         if level.mode == "rate" and plan.arrival == "constant":
             # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
-            await asyncio.sleep(w / job.level.value)
+            begin += w / job.level.value
+        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
         await run_level(send_one, level, plan, report)
     finally:
         await client.close()
@@ -123,12 +145,12 @@ async def run_level_in_processes(
             f"{workers} workers for concurrency {level.value:g}: use at most one worker per stream"
         )
     ctx = multiprocessing.get_context("spawn")  # no fork of a running event loop
-    barrier = ctx.Barrier(workers + 1)
+    start = _Start(ctx.Barrier(workers + 1), ctx.Barrier(workers + 1), ctx.Value("d", 0.0))
     results = ctx.Queue()
     processes = [
         ctx.Process(
             target=_worker,
-            args=(_Job(i, workers, target, workload, level, plan), barrier, results),
+            args=(_Job(i, workers, target, workload, level, plan), start, results),
             daemon=True,
         )
         for i in range(workers)
@@ -139,7 +161,7 @@ async def run_level_in_processes(
     records: list[Record] = []
     errors: list[str] = []
     done = 0
-    start = loop.run_in_executor(None, _wait, barrier)
+    started = loop.run_in_executor(None, _release, start)
     try:
         while done + len(errors) < workers:
             kind, payload = await loop.run_in_executor(None, results.get)
@@ -151,7 +173,7 @@ async def run_level_in_processes(
                 done += 1
             else:
                 errors.append(payload)
-        await start
+        await started
     finally:
         for p in processes:
             p.join(timeout=10)
@@ -162,7 +184,10 @@ async def run_level_in_processes(
     return sorted(records, key=lambda r: r.seq)
 
 
-def _wait(barrier: Any) -> None:
+def _release(start: _Start) -> None:
+    """Wait until every worker is ready, name the start time, let them go."""
     # Broken: a worker failed, and says why on the results queue.
     with contextlib.suppress(threading.BrokenBarrierError):
-        barrier.wait(STARTUP_TIMEOUT_S)
+        start.ready.wait(STARTUP_TIMEOUT_S)
+        start.at.value = time.perf_counter() + START_AHEAD_S
+        start.go.wait(STARTUP_TIMEOUT_S)
