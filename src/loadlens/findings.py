@@ -404,7 +404,7 @@ def zone_finding(z: OperatingZone) -> Finding:
 def usl_finding(f: UslFit) -> Finding:
     peak = f.peak_concurrency
     if math.isinf(peak):
-        where = "shows no coherency cost: throughput would keep rising, ever more slowly"
+        where = "shows no coherency cost, so throughput would keep rising, ever more slowly"
     elif peak > f.max_load_measured:
         where = (
             f"would peak near concurrency {peak:.0f}, beyond the {f.max_load_measured:g} measured"
