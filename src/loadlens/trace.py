@@ -127,6 +127,30 @@ def stats_frame(rows: list[tuple[Any, ...]], run_key: str | None = None) -> pl.D
     return frame.select("run_key", "metric", "statistic", "value")
 
 
+def number(
+    path: Path,
+    value: Any,
+    field: str,
+    *,
+    required: bool = False,
+    finite: bool = True,
+    line: int | None = None,
+) -> float | None:
+    """A number a source file holds at `field`, as float; None when absent (unless
+    `required`). Anything else, a bool or (with `finite`) NaN/infinity is refused by name."""
+    if value is None:
+        if required:
+            raise TraceFormatError(path, "missing; expected a number", field=field, line=line)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TraceFormatError(path, f"expected a number, got {value!r}", field=field, line=line)
+    if finite and not math.isfinite(value):
+        raise TraceFormatError(
+            path, f"expected a finite number, got {value!r}", field=field, line=line
+        )
+    return float(value)
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:

@@ -63,6 +63,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    number,
     stats_frame,
 )
 
@@ -152,18 +153,6 @@ def partners(path: Path) -> list[Path]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _num(path: Path, value: Any, where: str, *, required: bool = False) -> float | None:
-    if value is None:
-        if required:
-            raise TraceFormatError(path, "missing; expected a number", field=where)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TraceFormatError(path, f"expected a number, got {value!r}", field=where)
-    if not math.isfinite(value):
-        raise TraceFormatError(path, f"expected a finite number, got {value!r}", field=where)
-    return float(value)
-
-
 def _obj(path: Path, value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TraceFormatError(path, f"expected an object, got {type(value).__name__}", field=where)
@@ -216,12 +205,12 @@ def _stat_rows(path: Path, metrics: dict[str, Any], where: str) -> list[tuple[st
         if not isinstance(dist, dict) or not dist.get("count"):
             continue  # nothing measured: GuideLLM writes zeros, not absences
         for key, stat in STATISTICS.items():
-            v = _num(path, dist.get(key), f"{where}.{name}.successful.{key}")
+            v = number(path, dist.get(key), f"{where}.{name}.successful.{key}")
             if v is not None:
                 rows.append((metric, stat, v * factor))
         pct = dist.get("percentiles") or {}
         for key, stat in PERCENTILES.items():
-            v = _num(path, pct.get(key), f"{where}.{name}.successful.percentiles.{key}")
+            v = number(path, pct.get(key), f"{where}.{name}.successful.percentiles.{key}")
             if v is not None:
                 rows.append((metric, stat, v * factor))
         if name == "inter_token_latency_ms" and dist.get("mean") is not None:
@@ -230,7 +219,7 @@ def _stat_rows(path: Path, metrics: dict[str, Any], where: str) -> list[tuple[st
     for name, metric in THROUGHPUTS.items():
         dist = (metrics.get(name) or {}).get("successful")
         if isinstance(dist, dict):
-            v = _num(path, dist.get("mean"), f"{where}.{name}.successful.mean")
+            v = number(path, dist.get("mean"), f"{where}.{name}.successful.mean")
             if v is not None:
                 rows.append((metric, "value", v))
     return rows
@@ -253,14 +242,14 @@ def _request_fields(path: Path, req: Any, where: str, new_layout: bool) -> dict[
         error = info.get("error")
     else:
         start, end, error = req.get("start_time"), req.get("end_time"), req.get("error")
-    ttft = _num(path, req.get("time_to_first_token_ms"), f"{where}.time_to_first_token_ms")
-    prompt = _num(path, req.get("prompt_tokens"), f"{where}.prompt_tokens")
-    output = _num(path, req.get("output_tokens"), f"{where}.output_tokens")
+    ttft = number(path, req.get("time_to_first_token_ms"), f"{where}.time_to_first_token_ms")
+    prompt = number(path, req.get("prompt_tokens"), f"{where}.prompt_tokens")
+    output = number(path, req.get("output_tokens"), f"{where}.output_tokens")
     return {
-        "start": _num(path, start, f"{where}.request_start_time"),
-        "end": _num(path, end, f"{where}.request_end_time"),
+        "start": number(path, start, f"{where}.request_start_time"),
+        "end": number(path, end, f"{where}.request_end_time"),
         "ttft_s": ttft / 1000 if ttft is not None else None,
-        "e2e_s": _num(path, req.get("request_latency"), f"{where}.request_latency"),
+        "e2e_s": number(path, req.get("request_latency"), f"{where}.request_latency"),
         "input_tokens": int(prompt) if prompt is not None else None,
         "output_tokens": int(output) if output is not None else None,
         "error": str(error) if error else None,
@@ -451,14 +440,14 @@ def _load_doc(path: Path) -> Trace:
             raise TraceFormatError(
                 path, f"cannot read the load level: {e}", field=f"{where}.strategy"
             ) from None
-        start = _num(path, bench.get("start_time"), f"{where}.start_time", required=True)
-        end = _num(path, bench.get("end_time"), f"{where}.end_time", required=True)
-        duration = _num(path, bench.get("duration"), f"{where}.duration")
+        start = number(path, bench.get("start_time"), f"{where}.start_time", required=True)
+        end = number(path, bench.get("end_time"), f"{where}.end_time", required=True)
+        duration = number(path, bench.get("duration"), f"{where}.duration")
         assert start is not None and end is not None
         workload |= extra | {"strategy": _label(strategy)}
-        total = _num(path, totals.get("total"), f"{where}.request_totals.total")
+        total = number(path, totals.get("total"), f"{where}.request_totals.total")
         bad = sum(
-            _num(path, totals.get(k), f"{where}.request_totals.{k}") or 0.0
+            number(path, totals.get(k), f"{where}.request_totals.{k}") or 0.0
             for k in ("errored", "incomplete")
         )
         rows, dropped = _requests(path, bench, where, (start, end) if new_layout else None)
@@ -564,7 +553,7 @@ def _load_csv(path: Path) -> Trace:
         ) -> str:
             return _csv_cell(path, row, col, (group, name, unit), line)
 
-        def number(group: str, name: str, unit: str = "", line: int = line) -> float | None:
+        def cell_number(group: str, name: str, unit: str = "", line: int = line) -> float | None:
             return _csv_float(path, cell(group, name, unit), f"{group} / {name} {unit}", line)
 
         run_key = str(index)
@@ -606,7 +595,8 @@ def _load_csv(path: Path) -> Trace:
         except ValueError:
             started = None  # local time of the machine that ran GuideLLM, to the second
         counts = {
-            k: number("Request Counts", k) for k in ("Successful", "Incomplete", "Errored", "Total")
+            k: cell_number("Request Counts", k)
+            for k in ("Successful", "Incomplete", "Errored", "Total")
         }
         runs.append(
             make_run(
@@ -615,7 +605,7 @@ def _load_csv(path: Path) -> Trace:
                 load_mode=mode,
                 load_value=value,
                 started_at=started,
-                duration_s=number("Timings", "Duration", "Sec"),
+                duration_s=cell_number("Timings", "Duration", "Sec"),
                 model=model,
                 workload=workload,
                 num_requests=int(counts["Total"]) if counts["Total"] is not None else None,
@@ -628,9 +618,9 @@ def _load_csv(path: Path) -> Trace:
             if (group, unit, "Mean") not in col:
                 continue
             values = {
-                "mean": number(group, unit, "Mean"),
-                "median": number(group, unit, "Median"),
-                "std": number(group, unit, "Std Dev"),
+                "mean": cell_number(group, unit, "Mean"),
+                "median": cell_number(group, unit, "Median"),
+                "std": cell_number(group, unit, "Std Dev"),
             }
             values["p50"] = values["median"]
             raw = cell(group, unit, "Percentiles")
@@ -649,7 +639,7 @@ def _load_csv(path: Path) -> Trace:
                 )
             for key, v in zip(CSV_PERCENTILE_ORDER, listed, strict=False):
                 if key in PERCENTILES:
-                    values[PERCENTILES[key]] = _num(path, v, f"{group} / Percentiles / {key}")
+                    values[PERCENTILES[key]] = number(path, v, f"{group} / Percentiles / {key}")
             if counts["Successful"] == 0:
                 continue
             for stat, v in values.items():
@@ -659,7 +649,7 @@ def _load_csv(path: Path) -> Trace:
                 stats.append(("itl_s", "mean", values["mean"] * factor, run_key))
         for (group, name), tool_name in CSV_THROUGHPUTS.items():
             if (group, name, "Mean") in col:
-                v = number(group, name, "Mean")
+                v = cell_number(group, name, "Mean")
                 if v is not None:
                     stats.append((THROUGHPUTS[tool_name], "value", v, run_key))
     if not runs:

@@ -24,7 +24,6 @@ Units and definitions (src/results.rs, src/requests.rs):
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from loadlens.trace import (
     Trace,
     file_sha256,
     make_run,
+    number,
     stats_frame,
 )
 
@@ -63,24 +63,17 @@ def detect(path: Path, head: bytes) -> bool:
     )
 
 
-def _number(path: Path, value: Any, field: str, *, required: bool = True) -> float | None:
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        expected = "a finite number" if value is not None else "a number (missing)"
-        raise TraceFormatError(path, f"expected {expected}, got {value!r}", field=field)
-    return float(value)
-
-
 def _load_level(path: Path, i: int, step: dict[str, Any]) -> tuple[str, float | None]:
     cfg = step["config"]
     if not isinstance(cfg, dict):
         raise TraceFormatError(path, "expected an object", field=f"results[{i}].config")
     kind = step["executor_type"]
     if kind == "ConstantArrivalRate":
-        return "rate", _number(path, cfg.get("rate"), f"results[{i}].config.rate")
+        return "rate", number(path, cfg.get("rate"), f"results[{i}].config.rate", required=True)
     if kind == "ConstantVUs":
-        return "concurrency", _number(path, cfg.get("max_vus"), f"results[{i}].config.max_vus")
+        return "concurrency", number(
+            path, cfg.get("max_vus"), f"results[{i}].config.max_vus", required=True
+        )
     raise TraceFormatError(
         path,
         f"unknown executor_type {kind!r}; expected ConstantVUs or ConstantArrivalRate",
@@ -95,19 +88,14 @@ def _stats(path: Path, i: int, step: dict[str, Any]) -> list[tuple[str, str, flo
         if not isinstance(block, dict):
             raise TraceFormatError(path, "missing or not an object", field=f"results[{i}].{key}")
         for stat in STATISTICS:
-            value = _number(path, block.get(stat), f"results[{i}].{key}.{stat}")
+            value = number(path, block.get(stat), f"results[{i}].{key}.{stat}", required=True)
             assert value is not None
             rows.append((metric, "mean" if stat == "avg" else stat, value / 1000.0))
-    duration_s = _number(path, step["duration_ms"], f"results[{i}].duration_ms")
+    duration_s = number(path, step["duration_ms"], f"results[{i}].duration_ms", required=True)
     assert duration_s is not None
     duration_s /= 1000.0
-    rate = _number(path, step.get("request_rate"), f"results[{i}].request_rate", required=False)
-    tput = _number(
-        path,
-        step.get("token_throughput_secs"),
-        f"results[{i}].token_throughput_secs",
-        required=False,
-    )
+    rate = number(path, step.get("request_rate"), f"results[{i}].request_rate")
+    tput = number(path, step.get("token_throughput_secs"), f"results[{i}].token_throughput_secs")
     if rate is not None:
         rows.append(("request_throughput_rps", "value", rate))
     if tput is not None:
@@ -164,9 +152,11 @@ def load(path: Path) -> Trace:
             raise TraceFormatError(path, f"step id {run_key!r} appears twice", field="results.id")
         seen.add(run_key)
         mode, value = _load_level(path, i, step)
-        total = _number(path, step["total_requests"], f"results[{i}].total_requests")
-        failed = _number(path, step["failed_requests"], f"results[{i}].failed_requests")
-        duration_ms = _number(path, step["duration_ms"], f"results[{i}].duration_ms")
+        total = number(path, step["total_requests"], f"results[{i}].total_requests", required=True)
+        failed = number(
+            path, step["failed_requests"], f"results[{i}].failed_requests", required=True
+        )
+        duration_ms = number(path, step["duration_ms"], f"results[{i}].duration_ms", required=True)
         assert total is not None and failed is not None and duration_ms is not None
         runs.append(
             make_run(

@@ -39,7 +39,6 @@ kept as `tpot_stamp_s`/`itl_stamp_s`, never as `tpot_s`/`itl_s`.
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    number,
     stats_frame,
 )
 
@@ -177,16 +177,6 @@ def _json(path: Path) -> Any:
         raise TraceFormatError(path, f"not valid JSON ({e})", hint="truncated file?") from None
 
 
-def _number(path: Path, value: Any, field: str, *, required: bool = False) -> float | None:
-    if value is None:
-        if required:
-            raise TraceFormatError(path, "missing; expected a number", field=field)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TraceFormatError(path, f"expected a finite number, got {value!r}", field=field)
-    return float(value)
-
-
 def _summary_doc(path: Path) -> dict[str, Any]:
     doc = _json(path)
     if not isinstance(doc, dict):
@@ -194,7 +184,7 @@ def _summary_doc(path: Path) -> dict[str, Any]:
     for key in ("load_summary", "successes", "failures"):
         if not isinstance(doc.get(key), dict):
             raise TraceFormatError(path, "missing or not an object", field=key)
-    _number(path, doc["load_summary"].get("count"), "load_summary.count", required=True)
+    number(path, doc["load_summary"].get("count"), "load_summary.count", required=True)
     return doc
 
 
@@ -230,7 +220,7 @@ def _stats_rows(path: Path, doc: dict[str, Any]) -> list[tuple[str, str, float]]
         if not isinstance(block, dict):
             raise TraceFormatError(path, "expected an object of statistics", field=where)
         for stat, value in block.items():
-            v = _number(path, value, f"{where}.{stat}")
+            v = number(path, value, f"{where}.{stat}")
             if v is not None:
                 rows.append((metric, str(stat), v))
 
@@ -245,14 +235,14 @@ def _stats_rows(path: Path, doc: dict[str, Any]) -> list[tuple[str, str, float]]
     )
     throughput = _get(doc, "successes", "throughput") or {}
     for key, metric in THROUGHPUT.items():
-        v = _number(path, throughput.get(key), f"successes.throughput.{key}")
+        v = number(path, throughput.get(key), f"successes.throughput.{key}")
         if v is not None:
             rows.append((metric, "value", v))
-    achieved = _number(path, doc["load_summary"].get("achieved_rate"), "load_summary.achieved_rate")
+    achieved = number(path, doc["load_summary"].get("achieved_rate"), "load_summary.achieved_rate")
     if achieved is not None:
         rows.append(("achieved_rate_rps", "value", achieved))
     goodput = _get(doc, "successes", "goodput_metrics", "request_goodput")
-    if (g := _number(path, goodput, "successes.goodput_metrics.request_goodput")) is not None:
+    if (g := number(path, goodput, "successes.goodput_metrics.request_goodput")) is not None:
         rows.append(("request_goodput_rps", "value", g))
     return rows
 
@@ -264,8 +254,8 @@ def _record_fields(path: Path, i: int, rec: Any, use_server_tokens: bool) -> dic
     """One record's raw numbers in every layout: start, end, stamps, tokens, error."""
     if not isinstance(rec, dict) or not isinstance(rec.get("info"), dict):
         raise TraceFormatError(path, f"record #{i}: expected an object with 'info'", field="info")
-    start = _number(path, rec.get("start_time"), f"[{i}].start_time", required=True)
-    end = _number(path, rec.get("end_time"), f"[{i}].end_time", required=True)
+    start = number(path, rec.get("start_time"), f"[{i}].start_time", required=True)
+    end = number(path, rec.get("end_time"), f"[{i}].end_time", required=True)
     info = rec["info"]
     if "response_metrics" in info or "request_metrics" in info:  # >= v0.6
         layout = ">=0.6"
@@ -416,10 +406,10 @@ def _stage_level(
     path: Path, doc: dict[str, Any], config: dict[str, Any], n: int | None
 ) -> tuple[str, float | None]:
     load = doc["load_summary"]
-    concurrency = _number(path, load.get("concurrency"), "load_summary.concurrency")
+    concurrency = number(path, load.get("concurrency"), "load_summary.concurrency")
     if concurrency is not None:
         return "concurrency", concurrency
-    rate = _number(path, load.get("requested_rate"), "load_summary.requested_rate")
+    rate = number(path, load.get("requested_rate"), "load_summary.requested_rate")
     load_type = _get(config, "load", "type")
     if rate is not None and load_type in (None, "constant", "poisson"):
         return "rate", rate
@@ -451,7 +441,7 @@ def _run(
         failed = int(doc["failures"].get("count") or 0)
         num_requests: int | None = int(doc["load_summary"]["count"])
         num_errors: int | None = failed
-        duration = _number(path, doc.get("benchmark_time_seconds"), "benchmark_time_seconds")
+        duration = number(path, doc.get("benchmark_time_seconds"), "benchmark_time_seconds")
     else:
         stages = _get(config, "load", "stages")
         mode, value = "unknown", None

@@ -36,6 +36,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    number,
     stats_frame,
 )
 
@@ -95,12 +96,7 @@ def _read(path: Path) -> Any:
 
 
 def _number(path: Path, doc: dict[str, Any], key: str) -> float | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TraceFormatError(path, f"expected a number, got {value!r}", field=key)
-    return float(value)
+    return number(path, doc.get(key), key, finite=False)
 
 
 def _summary(path: Path) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    number,
     stats_frame,
 )
 
@@ -98,12 +99,7 @@ def _parse_line(path: Path, raw: bytes, n: int) -> dict[str, Any]:
 
 
 def _number(path: Path, doc: dict[str, Any], key: str, n: int) -> float | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TraceFormatError(path, f"expected a number, got {value!r}", field=key, line=n)
-    return float(value)
+    return number(path, doc.get(key), key, finite=False, line=n)
 
 
 def _load_level(path: Path, doc: dict[str, Any], n: int) -> tuple[str, float | None]:

@@ -33,6 +33,7 @@ from loadlens.trace import (
     empty,
     file_sha256,
     make_run,
+    number,
     stats_frame,
 )
 
@@ -69,13 +70,9 @@ def detect(path: Path, head: bytes) -> bool:
 
 def _number(path: Path, doc: dict[str, Any], key: str) -> float | None:
     value = doc.get(key)
-    if value is None:
-        return None
-    if value == "inf" or value == "Infinity":
+    if value == "inf" or value == "Infinity":  # request_rate of a burst, as vLLM writes it
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TraceFormatError(path, f"expected a number, got {value!r}", field=key)
-    return float(value)
+    return number(path, value, key, finite=False)
 
 
 def _load_level(path: Path, doc: dict[str, Any]) -> tuple[str, float | None]:
