@@ -22,7 +22,7 @@ from loadlens.config import Config, format_seconds, load_config, parse_slos
 from loadlens.errors import ConfigError, LoadlensError
 from loadlens.findings import format_load
 from loadlens.report.brief import build_brief
-from loadlens.report.render import FORMATS, render, write_atomic
+from loadlens.report.render import FORMATS, render, render_by_suffix, write_atomic
 from loadlens.sources import plan
 from loadlens.sources.generic import parse_mapping
 from loadlens.warehouse import Warehouse
@@ -330,21 +330,11 @@ def compare(
     missing = set(deployments) - set(analysis.levels["deployment"].to_list())
     if missing:
         raise ConfigError(f"no runs for {', '.join(sorted(missing))}")
-    write_atomic(out_path, _render_compare(build_compare(analysis), out_path.suffix))
+    write_atomic(
+        out_path,
+        render_by_suffix(build_compare(analysis), "compare.html.j2", out_path.suffix, "compare"),
+    )
     out.print(f"wrote {out_path}", highlight=False)
-
-
-def _render_compare(brief: Any, suffix: str) -> bytes:
-    from loadlens.report.render import html_to_pdf, render_html
-
-    if suffix == ".json":
-        return brief.model_dump_json(indent=2, exclude={"charts"}).encode()
-    html = render_html(brief, "compare.html.j2")
-    if suffix == ".html":
-        return html.encode()
-    if suffix == ".pdf":
-        return html_to_pdf(html)
-    raise ConfigError(f"--out '{suffix}': compare writes .pdf, .html or .json")
 
 
 @app.command()
@@ -375,17 +365,9 @@ def budget(
 
 def _render_budget(analysis: api.Analysis, suffix: str) -> bytes:
     from loadlens.report.budget import build_budget
-    from loadlens.report.render import html_to_pdf, render_html
 
     brief = build_budget(analysis, analysis.scenarios)
-    if suffix == ".json":
-        return brief.model_dump_json(indent=2, exclude={"charts"}).encode()
-    html = render_html(brief, "budget.html.j2")
-    if suffix == ".html":
-        return html.encode()
-    if suffix == ".pdf":
-        return html_to_pdf(html)
-    raise ConfigError(f"--out '{suffix}': budget writes .pdf, .html or .json")
+    return render_by_suffix(brief, "budget.html.j2", suffix, "budget")
 
 
 @app.command()
@@ -479,7 +461,9 @@ def demo(
         from loadlens.report.compare import build_compare
 
         path = out_dir / "demo-compare.pdf"
-        write_atomic(path, _render_compare(build_compare(analysis), ".pdf"))
+        write_atomic(
+            path, render_by_suffix(build_compare(analysis), "compare.html.j2", ".pdf", "compare")
+        )
         out.print(f"wrote     {path}", highlight=False)
     if analysis.costs:
         path = out_dir / "demo-budget.pdf"

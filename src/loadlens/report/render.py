@@ -15,6 +15,7 @@ import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from loadlens.api import Analysis
+from loadlens.errors import ConfigError
 from loadlens.report.brief import Brief
 
 FORMATS = ("pdf", "html", "md", "json")
@@ -57,6 +58,18 @@ def html_to_pdf(html: str) -> bytes:
     pdf = HTML(string=html, url_fetcher=fetcher).write_pdf()
     assert pdf is not None
     return pdf
+
+
+def render_by_suffix(brief: Any, template: str, suffix: str, command: str) -> bytes:
+    """A compare or budget brief as the output file's suffix asks: .pdf, .html or .json."""
+    if suffix == ".json":
+        return brief.model_dump_json(indent=2, exclude={"charts"}).encode()
+    html = render_html(brief, template)
+    if suffix == ".html":
+        return html.encode()
+    if suffix == ".pdf":
+        return html_to_pdf(html)
+    raise ConfigError(f"--out '{suffix}': {command} writes .pdf, .html or .json")
 
 
 def render_pdf(brief: Brief) -> bytes:
