@@ -26,7 +26,7 @@ from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.scrape import Sampler
 from loadlens.runner.workers import run_level_in_processes
-from loadlens.runner.workloads import Workload
+from loadlens.runner.workloads import Prompt, Workload
 from loadlens.sources import loadlens_native
 from loadlens.trace import RunMeta
 from loadlens.warehouse import Warehouse
@@ -44,6 +44,19 @@ class Target:
     ignore_eos: bool = True
     metrics_urls: tuple[str, ...] = ()
     use_nvml: bool = True
+
+    async def send(self, client: Client, prompt: Prompt, seq: int, request_id: str) -> Record:
+        """One streamed request to this endpoint, as every load generator sends it."""
+        return await send(
+            client,
+            self.model,
+            prompt,
+            seq,
+            api=self.api,
+            timeout_s=self.timeout_s,
+            ignore_eos=self.ignore_eos,
+            request_id=request_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -161,16 +174,7 @@ async def _measure(
     """Run one level with the sampler alongside, then write and ingest it."""
 
     async def send_one(seq: int) -> Record:
-        return await send(
-            client,
-            target.model,
-            workload.next(),
-            seq,
-            api=target.api,
-            timeout_s=target.timeout_s,
-            ignore_eos=target.ignore_eos,
-            request_id=f"loadlens-{level.key}-{seq}",
-        )
+        return await target.send(client, workload.next(), seq, f"loadlens-{level.key}-{seq}")
 
     report = (lambda r: on_record(level, r)) if on_record else None
     if plan.workers == 1:

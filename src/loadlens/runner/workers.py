@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from loadlens.errors import ConfigError, LoadlensError
-from loadlens.runner.client import Client, Record, send
+from loadlens.runner.client import Client, Record
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.workloads import Workload
 
@@ -101,17 +101,8 @@ async def _work(job: _Job, start: _Start, results: Any) -> None:
     try:
 
         async def send_one(local: int) -> Record:
-            record = await send(
-                client,
-                target.model,
-                workload.next(),
-                local,
-                api=target.api,
-                timeout_s=target.timeout_s,
-                ignore_eos=target.ignore_eos,
-                request_id=f"loadlens-{job.level.key}-{local * n + w}",
-            )
-            return record
+            request_id = f"loadlens-{job.level.key}-{local * n + w}"
+            return await target.send(client, workload.next(), local, request_id)
 
         def report(record: Record) -> None:
             results.put(("record", replace(record, seq=record.seq * n + w)))
