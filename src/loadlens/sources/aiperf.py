@@ -40,6 +40,7 @@ import orjson
 import polars as pl
 
 from loadlens.errors import TraceFormatError
+from loadlens.sources import nvidia_summary
 from loadlens.sources.nvidia_summary import TO_SECONDS, csv_stats, json_stats
 from loadlens.trace import (
     REQUEST_SCHEMA,
@@ -134,20 +135,12 @@ def detect(path: Path, head: bytes) -> bool:
     return False
 
 
-def _summary_names(path: Path) -> tuple[Path, Path]:
-    """`profile_export.jsonl` -> `profile_export_aiperf.json`, `..._aiperf.csv`."""
-    stem = path.name.removesuffix(path.suffix)
-    return path.with_name(f"{stem}_aiperf.json"), path.with_name(f"{stem}_aiperf.csv")
-
-
 def partners(path: Path) -> list[Path]:
     """The per-request file reads its summary JSON/CSV; the JSON reads its CSV twin."""
-    if path.suffix.lower() == ".jsonl":
-        return [p for p in _summary_names(path) if p.exists()]
-    if path.suffix.lower() == ".json":
-        twin = path.with_suffix(".csv")
-        return [twin] if twin.exists() else []
-    return []
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json"):
+        return []
+    return nvidia_summary.partners(path, "aiperf", is_summary=suffix == ".json")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -425,7 +418,7 @@ def load(path: Path) -> Trace:
     csv_values: dict[str, float] = {}
     if path.suffix.lower() == ".jsonl" or _is_records(head):
         requests, facts = _records(path)
-        summary_json, summary_csv = _summary_names(path)
+        summary_json, summary_csv = nvidia_summary.summary_names(path, "aiperf")
         if summary_json.exists():
             doc = _read_summary(summary_json)
             stats = json_stats(summary_json, doc, LATENCIES, THROUGHPUTS)

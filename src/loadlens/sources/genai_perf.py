@@ -39,6 +39,7 @@ import orjson
 import polars as pl
 
 from loadlens.errors import TraceFormatError
+from loadlens.sources import nvidia_summary
 from loadlens.sources.nvidia_summary import csv_stats, json_stats
 from loadlens.trace import (
     REQUEST_SCHEMA,
@@ -120,19 +121,12 @@ def detect(path: Path, head: bytes) -> bool:
     return False
 
 
-def _summary_names(path: Path) -> tuple[Path, Path]:
-    stem = path.name.removesuffix(path.suffix)
-    return path.with_name(f"{stem}_genai_perf.json"), path.with_name(f"{stem}_genai_perf.csv")
-
-
 def partners(path: Path) -> list[Path]:
     """The profile export reads its summary JSON/CSV; the summary JSON reads its CSV twin."""
     if path.suffix.lower() != ".json":
         return []
-    if path.name.endswith("_genai_perf.json"):
-        twin = path.with_suffix(".csv")
-        return [twin] if twin.exists() else []
-    return [p for p in _summary_names(path) if p.exists()]
+    is_summary = path.name.endswith("_genai_perf.json")
+    return nvidia_summary.partners(path, "genai_perf", is_summary=is_summary)
 
 
 # ----------------------------------------------------------------------------- responses
@@ -337,7 +331,7 @@ def _load_export(path: Path, doc: dict[str, Any]) -> Trace:
     experiments = doc.get("experiments")
     if not isinstance(experiments, list) or not experiments:
         raise TraceFormatError(path, "expected a non-empty list", field="experiments")
-    summary_json, summary_csv = _summary_names(path)
+    summary_json, summary_csv = nvidia_summary.summary_names(path, "genai_perf")
     summary: dict[str, Any] = {}
     stats = empty(RUN_STAT_SCHEMA, "run_key")
     if len(experiments) == 1:  # GenAI-Perf summarises one experiment per artifact dir

@@ -19,6 +19,20 @@ STATISTICS = {"avg": "mean", "std": "std", "p50": "p50", "p90": "p90", "p95": "p
 TO_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0}
 
 
+def summary_names(path: Path, tag: str) -> tuple[Path, Path]:
+    """The summary JSON and CSV written beside a per-request export:
+    `profile_export.jsonl` -> `profile_export_aiperf.json`, `profile_export_aiperf.csv`."""
+    stem = path.name.removesuffix(path.suffix)
+    return path.with_name(f"{stem}_{tag}.json"), path.with_name(f"{stem}_{tag}.csv")
+
+
+def partners(path: Path, tag: str, *, is_summary: bool) -> list[Path]:
+    """What one of these files is read with: a summary JSON its CSV twin, a per-request
+    export its summaries (those that exist)."""
+    candidates = (path.with_suffix(".csv"),) if is_summary else summary_names(path, tag)
+    return [p for p in candidates if p.exists()]
+
+
 def json_stats(
     path: Path,
     doc: dict[str, Any],
