@@ -20,7 +20,7 @@ from rich.table import Table
 from loadlens import api
 from loadlens.config import Config, format_seconds, load_config, parse_slos
 from loadlens.errors import ConfigError, LoadlensError
-from loadlens.findings import format_load
+from loadlens.findings import format_load, format_variant
 from loadlens.report.brief import build_brief
 from loadlens.report.render import FORMATS, render, render_by_suffix, write_atomic
 from loadlens.sources import plan
@@ -206,7 +206,8 @@ def runs(
         out.print("no runs (ingest some traces with `loadlens ingest`)")
         return
     table = Table(box=None, header_style="bold")
-    for col in ("deployment", "load", "tool", "requests", "errors", "duration", "source"):
+    columns = ("deployment", "load", "workload", "tool", "requests", "errors", "duration", "source")
+    for col in columns:
         table.add_column(
             col, justify="right" if col in {"requests", "errors", "duration"} else "left"
         )
@@ -214,6 +215,7 @@ def runs(
         table.add_row(
             r["deployment"],
             format_load(r["load_mode"], r["load_value"]),
+            format_variant(_json(r["workload"]), _json(r["params"])) or "–",
             r["tool"] + (f" {r['tool_version']}" if r["tool_version"] else ""),
             f"{r['num_requests']:,}" if r["num_requests"] is not None else "–",
             str(r["num_errors"]) if r["num_errors"] is not None else "–",
@@ -221,6 +223,14 @@ def runs(
             r["source_path"] + ("" if r["request_rows"] else "  [summary only]"),
         )
     out.print(table)
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    """A JSON column as the warehouse returns it (text) as a dict."""
+    import orjson
+
+    value = orjson.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _analysis(

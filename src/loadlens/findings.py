@@ -7,7 +7,7 @@ A finding never states a number it does not carry in `evidence`, and says how su
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -76,6 +76,29 @@ def format_load(mode: str, value: float | None) -> str:
     if mode == "rate":
         return f"{number} req/s"
     return f"load {number}"
+
+
+def format_variant(workload: dict[str, Any] | None, params: dict[str, Any] | None) -> str:
+    """What a run sent and what served it, in a few words: `in 1,000 / out 150 tok · sharegpt
+    · tp 8`; empty where the file said neither."""
+    workload, params = workload or {}, params or {}
+    parts = []
+    lengths = [
+        f"{label} {workload[key]:,}" if isinstance(workload[key], int) else f"{label} {workload[key]}"
+        for key, label in (("input_tokens", "in"), ("output_tokens", "out"))
+        if workload.get(key) is not None
+    ]
+    if lengths:
+        parts.append(" / ".join(lengths) + " tok")
+    if workload.get("dataset"):
+        parts.append(str(workload["dataset"]))
+    for key in ("engine", "hardware"):
+        if params.get(key):
+            parts.append(str(params[key]))
+    args = params.get("server_args") or {}
+    if isinstance(args, dict):
+        parts.extend(f"{k} {v}" for k, v in args.items())
+    return " · ".join(parts)
 
 
 def format_loads(mode: str, values: list[float]) -> str:

@@ -49,6 +49,21 @@ SERVER_SAMPLE_SCHEMA: dict[str, pl.DataType] = {
     "value": pl.Float64(),
 }
 
+# Workload keys every source uses when its file states them, so runs that differ only in
+# workload are told apart the same way whatever tool measured them. Sources add their own
+# extras beside these (kept, shown, never compared).
+WORKLOAD_KEYS = {
+    "input_tokens": "target input (prompt) length in tokens",
+    "output_tokens": "target output length in tokens (max_tokens)",
+    "dataset": "dataset or scenario name",
+}
+# Parameter keys likewise: what served the run, when the file records it.
+PARAM_KEYS = {
+    "engine": "serving engine and version, e.g. 'vllm 0.8.3'",
+    "hardware": "accelerators, e.g. '8x H100'",
+    "server_args": "engine arguments that shape performance (dict)",
+}
+
 # Latency metrics the models know; summary statistics use these names too.
 LATENCY_METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")
 
@@ -64,7 +79,14 @@ class RunMeta(BaseModel):
     started_at: datetime | None = None
     duration_s: float | None = Field(default=None, ge=0)
     model: str | None = None
-    workload: dict[str, Any] = Field(default_factory=dict)
+    workload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What was sent: WORKLOAD_KEYS where the file says them, then tool extras",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What served it, as the file records: engine, hardware, server arguments",
+    )
     num_requests: int | None = Field(default=None, ge=0)
     num_errors: int | None = Field(default=None, ge=0)
 

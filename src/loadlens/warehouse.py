@@ -53,6 +53,8 @@ MIGRATIONS: list[str] = [
         value DOUBLE NOT NULL
     );
     """,
+    # Engine, hardware and server arguments a file records for each run.
+    "ALTER TABLE runs ADD COLUMN params JSON;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -217,7 +219,7 @@ class Warehouse:
         ids = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
         for r in trace.runs:
             self.con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     ids[r.run_key],
                     deployment,
@@ -231,6 +233,7 @@ class Warehouse:
                     orjson.dumps(r.workload).decode(),
                     r.num_requests,
                     r.num_errors,
+                    orjson.dumps(r.params).decode() if r.params else None,
                 ],
             )
         for table, frame in (
@@ -267,7 +270,7 @@ class Warehouse:
         return self._frame(
             f"""
             SELECT r.run_id, r.deployment, r.load_mode, r.load_value, r.started_at,
-                   r.duration_s, r.model, r.workload, r.num_requests, r.num_errors,
+                   r.duration_s, r.model, r.workload, r.params, r.num_requests, r.num_errors,
                    s.tool, s.tool_version, s.format, s.path AS source_path,
                    s.sha256 AS source_sha256,
                    (SELECT count(*) FROM requests q WHERE q.run_id = r.run_id) AS request_rows
