@@ -84,7 +84,7 @@ def format_variant(workload: dict[str, Any] | None, params: dict[str, Any] | Non
     workload, params = workload or {}, params or {}
     parts = []
     lengths = [
-        f"{label} {workload[key]:,}" if isinstance(workload[key], int) else f"{label} {workload[key]}"
+        f"{label} {_count(workload[key])}"
         for key, label in (("input_tokens", "in"), ("output_tokens", "out"))
         if workload.get(key) is not None
     ]
@@ -99,6 +99,10 @@ def format_variant(workload: dict[str, Any] | None, params: dict[str, Any] | Non
     if isinstance(args, dict):
         parts.extend(f"{k} {v}" for k, v in args.items())
     return " · ".join(parts)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
 
 
 def format_loads(mode: str, values: list[float]) -> str:
