@@ -18,6 +18,7 @@ import polars as pl
 
 from loadlens import sources
 from loadlens.analysis.cost import Cost, HostedPrice, Prices, Scenario, UserProfile, cost_at_zone
+from loadlens.analysis.coverage import SloCoverage, slo_coverage
 from loadlens.analysis.drivers import Drivers, decompose, stacked
 from loadlens.analysis.levels import levels as level_metrics
 from loadlens.analysis.saturation import (
@@ -36,7 +37,7 @@ from loadlens.analysis.saturation import (
 from loadlens.analysis.sensitivity import scenarios
 from loadlens.analysis.whatif import WhatIf, solve
 from loadlens.config import SLO, Config
-from loadlens.errors import WarehouseError
+from loadlens.errors import InternalError, LoadlensError, WarehouseError
 from loadlens.findings import Finding, build_findings
 from loadlens.trace import Trace
 from loadlens.warehouse import IngestOutcome, Warehouse
@@ -58,7 +59,12 @@ def load_traces(
     files, skipped = sources.plan(paths, fmt)
     traces = []
     for f in files:
-        traces.append(sources.load_file(f, fmt, **options))
+        try:
+            traces.append(sources.load_file(f, fmt, **options))
+        except LoadlensError:
+            raise
+        except Exception as e:  # a loader bug: say which file met it
+            raise InternalError(f"reading {f}", e) from e
         if on_file:
             on_file(f)
     return traces, skipped
@@ -121,6 +127,7 @@ class Analysis:
     """Everything the models say about a set of deployments, ready for findings and briefs."""
 
     slos: tuple[SLO, ...]
+    coverage: list[SloCoverage]  # per SLO and deployment: judged as asked, on a stand-in, or not
     runs: pl.DataFrame
     deployments: pl.DataFrame
     levels: pl.DataFrame
@@ -145,6 +152,8 @@ def analyze(
     confidence: float = 0.95,
     headroom: float = 0.8,
     config: Config | None = None,
+    *,
+    stand_in: bool = False,
 ) -> Analysis:
     """Run the models over the warehouse's runs of `deployments` (all when None)."""
     runs = wh.runs(deployments)
@@ -159,7 +168,18 @@ def analyze(
     requests = wh.requests(ids)
     levels = level_metrics(runs, requests, wh.run_stats(ids), slos, confidence)
     drivers = decompose(runs, requests, wh.server_samples(ids))
-    boundaries = [b for slo in slos for b in slo_boundary(levels, slo)]
+    coverage = slo_coverage(levels, slos, stand_in)
+    boundaries = [
+        b
+        for c in coverage
+        if c.judged_on is not None
+        for b in slo_boundary(
+            levels.filter(
+                (pl.col("deployment") == c.deployment) & pl.col(c.judged_on.column).is_not_null()
+            ),
+            c.judged_on,
+        )
+    ]
     plateaus = throughput_plateaus(levels)
     usl = fit_usl(levels)
     knees = latency_knee(levels)
@@ -183,6 +203,7 @@ def analyze(
     ]
     return Analysis(
         slos=slos,
+        coverage=coverage,
         runs=runs,
         deployments=deployment_rows,
         levels=levels,
@@ -211,6 +232,6 @@ def analyze(
         ),
         economics=economics,
         findings=build_findings(
-            levels, boundaries, plateaus, slos, usl, zones, costs, drivers, whatifs
+            levels, boundaries, plateaus, slos, usl, zones, costs, drivers, whatifs, coverage
         ),
     )

@@ -14,12 +14,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from loadlens import api
 from loadlens.config import Config, format_seconds, load_config, parse_slos
-from loadlens.errors import ConfigError, LoadlensError
+from loadlens.errors import ConfigError, InternalError, LoadlensError
 from loadlens.findings import format_load, format_variant
 from loadlens.report.brief import build_brief
 from loadlens.report.render import FORMATS, render, render_by_suffix, write_atomic
@@ -65,17 +66,48 @@ SloOpt = Annotated[
 
 
 def handles_errors(fn: F) -> F:
-    """Print a LoadlensError as one line and exit 2; nothing else is caught."""
+    """A LoadlensError (bad input) is one line and exit 2; any other exception is a bug in
+    loadlens: one line naming the file or deployments it met, the traceback saved, exit 3
+    (exit 1 stays `check`'s "regressed")."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except LoadlensError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as e:
+            _internal_error(fn.__name__, kwargs, e)
+            raise typer.Exit(3) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _internal_error(verb: str, kwargs: dict[str, Any], e: Exception) -> None:
+    """Say where a bug struck and keep its traceback for the report."""
+    import tempfile
+    import traceback
+
+    if isinstance(e, InternalError):
+        where, cause = e.where, e.cause
+    else:
+        names = kwargs.get("deployment") or kwargs.get("deployments")
+        where = f"{verb} on {', '.join(names) if names else 'every deployment'}"
+        cause = e
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="loadlens-crash-", suffix=".txt", delete=False
+    ) as f:
+        traceback.print_exception(cause, file=f)
+    err.print(
+        f"[bold red]internal error[/] (a bug in loadlens) while {escape(where)}: "
+        f"{type(cause).__name__}: {escape(str(cause))}\n  traceback saved to {f.name}; "
+        "please report it with that file",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _warehouse(config: Config, db: Path | None, read_only: bool = False) -> Warehouse:
@@ -239,14 +271,32 @@ def _analysis(
     deployment: list[str] | None,
     slo: str | None,
     confidence: float | None,
+    stand_in: bool | None = None,
 ) -> api.Analysis:
     slos = parse_slos(slo) if slo else config.slos
     with _warehouse(config, db, read_only=True) as wh:
         return api.analyze(
-            wh, deployment or None, slos, confidence or config.confidence, config.headroom, config
+            wh,
+            deployment or None,
+            slos,
+            confidence or config.confidence,
+            config.headroom,
+            config,
+            stand_in=config.slo_stand_in if stand_in is None else stand_in,
         )
 
 
+StandInOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stand-in/--no-stand-in",
+        help="Where a file lacks an SLO's percentile (summary-only files often have p99 but "
+        "no p95), judge it on the next higher one the file carries: an upper bound, so a "
+        "pass is certain and a breach may be overstated (config: slo_stand_in; default off: "
+        "the brief lists what cannot be judged).",
+        show_default=False,
+    ),
+]
 ConfidenceOpt = Annotated[
     float | None,
     typer.Option("--confidence", help="Confidence level of intervals (config: confidence; 0.95)."),
@@ -276,6 +326,7 @@ def report(
         ),
     ] = None,
     confidence: ConfidenceOpt = None,
+    stand_in: StandInOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -289,7 +340,7 @@ def report(
         raise ConfigError(f"--format '{fmt}': use one of {', '.join(FORMATS)}")
     if out_path is None and fmt in {"pdf", "html"}:
         out_path = Path("reports") / f"brief.{fmt}"
-    analysis = _analysis(config, db, deployment, slo, confidence)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     brief = build_brief(analysis, with_charts=fmt in {"pdf", "html"})
     data = render(brief, analysis, fmt)
     if out_path is None:
@@ -305,12 +356,13 @@ def findings(
     deployment: DeploymentsOpt = None,
     slo: SloOpt = None,
     confidence: ConfidenceOpt = None,
+    stand_in: StandInOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
     """Print the findings, most important first, each with how sure it is."""
     config = load_config(config_path)
-    analysis = _analysis(config, db, deployment, slo, confidence)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
     for f in analysis.findings:
         out.print(f"[{styles[f.severity]}]{f.severity:>8}[/]  {f.sentence}", highlight=False)
@@ -326,6 +378,7 @@ def compare(
         Path, typer.Option("--out", "-o", help="Output file: .pdf, .html or .json.")
     ] = Path("reports/compare.pdf"),
     confidence: ConfidenceOpt = None,
+    stand_in: StandInOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -336,7 +389,7 @@ def compare(
     if len(deployments) < 2:
         raise ConfigError("compare needs at least two deployments")
     config = load_config(config_path)
-    analysis = _analysis(config, db, deployments, slo, confidence)
+    analysis = _analysis(config, db, deployments, slo, confidence, stand_in)
     missing = set(deployments) - set(analysis.levels["deployment"].to_list())
     if missing:
         raise ConfigError(f"no runs for {', '.join(sorted(missing))}")
@@ -356,6 +409,7 @@ def budget(
         Path, typer.Option("--out", "-o", help="Output file: .pdf, .html or .json.")
     ] = Path("reports/budget.pdf"),
     confidence: ConfidenceOpt = None,
+    stand_in: StandInOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -363,7 +417,7 @@ def budget(
     length and SLO, break-even against a hosted API. Needs the config's cost and users
     sections (see the README)."""
     config = load_config(config_path)
-    analysis = _analysis(config, db, deployment, slo, confidence)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     if not analysis.costs:
         raise ConfigError(
             "no cost to report: set [cost] gpu_hour_usd (or [deployments.NAME] gpu_hour_usd) "
@@ -390,6 +444,7 @@ def check(
     deployment: DeploymentsOpt = None,
     slo: SloOpt = None,
     confidence: ConfidenceOpt = None,
+    stand_in: StandInOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -404,7 +459,7 @@ def check(
     required = min_capacity or config.check.min_capacity
     if required is None:
         raise ConfigError("check needs --min-capacity (or check.min_capacity in the config)")
-    analysis = _analysis(config, db, deployment, slo, confidence)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     failed = False
     for (name, mode), b in sorted(max_load_within_slos(analysis.boundaries).items()):
         capacity = b.last_ok.load if b.last_ok else 0.0

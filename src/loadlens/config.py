@@ -214,6 +214,8 @@ class Config(BaseModel):
     db: str | None = None
     slo: str = DEFAULT_SLO
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # Judge a percentile SLO a file lacks on the next higher percentile it carries.
+    slo_stand_in: bool = False
     headroom: float = Field(default=0.8, gt=0, le=1)  # stable zone: of min(SLO limit, knee)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

@@ -37,3 +37,13 @@ class ConfigError(LoadlensError):
 
 class WarehouseError(LoadlensError):
     """The warehouse cannot answer (no such deployment, no runs, ...)."""
+
+
+class InternalError(Exception):
+    """A bug in loadlens met on a given input: carries the file or run it happened on, so
+    the CLI can say where (exit 3) instead of ending in a traceback."""
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        self.where = where
+        self.cause = cause
+        super().__init__(f"{where}: {type(cause).__name__}: {cause}")

@@ -13,6 +13,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from loadlens.analysis.cost import HOURS_PER_MONTH, Cost
+from loadlens.analysis.coverage import SloCoverage, higher_percentiles
 from loadlens.analysis.drivers import CAUSE_LABELS, Drivers
 from loadlens.analysis.saturation import (
     Collapse,
@@ -27,7 +28,7 @@ from loadlens.analysis.saturation import (
     rate_saturation,
 )
 from loadlens.analysis.whatif import WhatIf, describe
-from loadlens.config import SLO, format_seconds
+from loadlens.config import METRIC_LABELS, SLO, format_seconds
 
 Kind = Literal[
     "capacity",
@@ -44,6 +45,8 @@ Kind = Literal[
     "errors",
     "littles_law",
     "summary_only",
+    "slo_unjudged",
+    "slo_stand_in",
 ]
 Severity = Literal["critical", "warning", "info"]
 ACHIEVED_RATIO_MIN = 0.8  # below this the client, not the server, may have set the load
@@ -396,6 +399,64 @@ def summary_only_findings(levels: pl.DataFrame) -> list[Finding]:
     return out
 
 
+def _loads_of(levels: pl.DataFrame, run_ids: tuple[str, ...]) -> str:
+    rows = levels.filter(pl.col("run_id").is_in(list(run_ids)))
+    loads = [format_load(m, v) for m, v in zip(rows["load_mode"], rows["load_value"], strict=True)]
+    distinct = list(dict.fromkeys(loads))
+    shown = ", ".join(distinct[:6]) + (
+        f" and {len(distinct) - 6} more" if len(distinct) > 6 else ""
+    )
+    return shown
+
+
+def coverage_findings(coverage: list[SloCoverage], levels: pl.DataFrame) -> list[Finding]:
+    """An SLO a run cannot be judged on, or judged on a stand-in: said, never silent."""
+    out = []
+    for c in coverage:
+        label = METRIC_LABELS[c.slo.metric]
+        if c.unjudged_run_ids:
+            n = len(c.unjudged_run_ids)
+            carried = ", ".join(c.carried) if c.carried else "no statistic"
+            higher = higher_percentiles(c.slo, list(c.carried))
+            hint = (
+                f"--stand-in judges it on {higher[0]} (an upper bound)"
+                if higher
+                else f"set the SLO on a statistic they carry ({carried})"
+            )
+            out.append(
+                Finding(
+                    kind="slo_unjudged",
+                    severity="warning",
+                    deployment=c.deployment,
+                    sentence=(
+                        f"{c.slo} cannot be judged on {n} run{'s' if n > 1 else ''} of "
+                        f"{c.deployment} ({_loads_of(levels, c.unjudged_run_ids)}): "
+                        f"{'their files carry' if n > 1 else 'its file carries'} {carried} of "
+                        f"{label} but no {c.slo.statistic}; {hint}."
+                    ),
+                    evidence={"runs": n, "carried": carried, "slo": str(c.slo)},
+                    confidence="as the tool's file reports it",
+                )
+            )
+        if c.stand_in and c.judged_on is not None:
+            out.append(
+                Finding(
+                    kind="slo_stand_in",
+                    severity="info",
+                    deployment=c.deployment,
+                    sentence=(
+                        f"{c.slo} is judged on {c.judged_on.statistic} {label} for "
+                        f"{c.deployment}: its files carry no {c.slo.statistic}. "
+                        f"{c.judged_on.statistic} is at least {c.slo.statistic}, so a pass is "
+                        "certain and a breach may be overstated."
+                    ),
+                    evidence={"slo": str(c.slo), "judged_on": str(c.judged_on)},
+                    confidence="an upper bound of the statistic asked for",
+                )
+            )
+    return out
+
+
 def zone_finding(z: OperatingZone) -> Finding:
     parts = []
     if z.knee is not None:
@@ -688,6 +749,7 @@ def build_findings(
     costs: list[Cost] = (),  # type: ignore[assignment]
     drivers: list[Drivers] = (),  # type: ignore[assignment]
     whatifs: list[WhatIf] = (),  # type: ignore[assignment]
+    coverage: list[SloCoverage] = (),  # type: ignore[assignment]
 ) -> list[Finding]:
     """All findings, in the order of Kind: capacity first, caveats last."""
     found: list[Finding] = [
@@ -706,5 +768,6 @@ def build_findings(
     found += littles_law_findings(levels)
     found += sample_size_findings(levels, slos)
     found += summary_only_findings(levels)
+    found += coverage_findings(coverage, levels)
     kinds = list(Kind.__args__)  # type: ignore[attr-defined]
     return sorted(found, key=lambda f: (kinds.index(f.kind), f.deployment or ""))

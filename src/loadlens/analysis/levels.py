@@ -180,6 +180,22 @@ def _goodput_ok(requests: pl.DataFrame, slos: tuple[SLO, ...]) -> pl.Expr:
     return cond
 
 
+STANDARD_STATISTICS = ("mean", "p50", "p90", "p95", "p99")
+
+
+def with_every_stat_column(frame: pl.DataFrame, slos: tuple[SLO, ...] = ()) -> pl.DataFrame:
+    """Every statistic column (value, _lo, _hi) and n_ column a consumer may ask for, null
+    where no run carries it: a summary-only file without p95 must read as "not recorded",
+    never as a missing column."""
+    stats = dict.fromkeys([*STANDARD_STATISTICS, *(s.statistic for s in slos)])
+    wanted = [f"{st}_{m}{suffix}" for st in stats for m in METRICS for suffix in ("", "_lo", "_hi")]
+    wanted += [f"n_{m}" for m in METRICS]
+    missing = [c for c in wanted if c not in frame.columns]
+    return frame.with_columns(
+        pl.lit(None, dtype=pl.Int64 if c.startswith("n_") else pl.Float64).alias(c) for c in missing
+    )
+
+
 def _wide_name(pivoted: str) -> str:
     """`value_p95_e2e_s` -> `p95_e2e_s`; `ci_lo_p95_e2e_s` -> `p95_e2e_s_lo`."""
     for prefix, suffix in (("value_", ""), ("ci_lo_", "_lo"), ("ci_hi_", "_hi")):
@@ -287,6 +303,7 @@ def levels(
             pl.col("achieved_concurrency") / pl.col("load_value")
         )
     )
+    out = with_every_stat_column(out, slos)
     return out.drop(
         "declared_requests",
         "declared_errors",

@@ -15,15 +15,17 @@ import polars as pl
 from pydantic import BaseModel
 
 from loadlens import __version__
+from loadlens.analysis.coverage import SloCoverage
 from loadlens.analysis.saturation import OperatingZone, SloBoundary, max_load_within_slos
 from loadlens.api import Analysis
 from loadlens.config import format_seconds
-from loadlens.findings import Finding, approx, boundary_range, format_load
+from loadlens.findings import Finding, approx, boundary_range, format_load, format_variant
 
 # The order a reader follows for one deployment: what it carries, where and why it breaks,
 # what fixes it, where to run it and what that costs; then what qualifies the numbers.
 STORY = (
     "capacity",
+    "slo_unjudged",
     "slo_breach",
     "drivers",
     "whatif",
@@ -34,7 +36,7 @@ STORY = (
     "rate_saturation",
     "throughput_plateau",
 )
-NOTES = ("scalability", "littles_law", "summary_only", "sample_size")
+NOTES = ("slo_stand_in", "scalability", "littles_law", "summary_only", "sample_size")
 
 
 class FindingGroup(BaseModel):
@@ -75,6 +77,7 @@ class Brief(BaseModel):
     level_tables: dict[str, list[dict[str, str]]]
     provenance: list[dict[str, str]]
     sample_notes: list[str]
+    method_notes: list[str]  # per source format: its numbers against the tool's own
     cost_rows: list[dict[str, str]]
     cost_basis: str
     charts: dict[str, str]
@@ -95,9 +98,18 @@ MODE_LABELS = {
 }
 
 
-def decision(binding: list[SloBoundary]) -> str:
+def decision(binding: list[SloBoundary], coverage: list[SloCoverage] = ()) -> str:  # type: ignore[assignment]
     """The decision in one sentence: how much load each deployment can carry within SLO."""
     if not binding:
+        unjudged = [c for c in coverage if c.unjudged_run_ids]
+        if unjudged:
+            asked = ", ".join(dict.fromkeys(str(c.slo) for c in unjudged))
+            carried = ", ".join(sorted({s for c in unjudged for s in c.carried}))
+            return (
+                f"No SLO can be judged on these runs: the files carry {carried or 'none'} "
+                f"of the latencies asked for, not what {asked} needs (see the findings for "
+                "how to judge them)."
+            )
         return "No load level carries a latency percentile the SLOs can be judged on."
     modes = list(dict.fromkeys(b.load_mode for b in binding))
     if len(modes) > 1:  # a concurrency and a rate are not one scale: decide per mode
@@ -291,12 +303,47 @@ def _ci(row: dict[str, Any], col: str) -> str:
     )
 
 
+def variants(analysis: Analysis) -> dict[str, str]:
+    """Per run: what it sent and what served it, where that differs between the runs of its
+    deployment (input length, server arguments...); empty where all runs agree."""
+    described = {
+        r["run_id"]: (r["deployment"], format_variant(_obj(r["workload"]), _obj(r["params"])))
+        for r in analysis.runs.iter_rows(named=True)
+    }
+    distinct: dict[str, set[str]] = {}
+    for deployment, text in described.values():
+        distinct.setdefault(deployment, set()).add(text)
+    return {
+        run_id: text if len(distinct[deployment]) > 1 else ""
+        for run_id, (deployment, text) in described.items()
+    }
+
+
+def _obj(text: str | None) -> dict[str, Any]:
+    value = orjson.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
+
+
+def method_notes(analysis: Analysis) -> list[str]:
+    """What each source format's numbers mean where they differ from the tool's own."""
+    from loadlens import sources
+
+    formats = analysis.runs["format"].unique(maintain_order=True).to_list()
+    return [
+        f"{fmt}: {note}"
+        for fmt in formats
+        if (note := getattr(sources.FORMATS.get(fmt), "METHOD_NOTE", None))
+    ]
+
+
 def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
     tables: dict[str, list[dict[str, str]]] = {}
     modes = _modes(analysis)
+    variant = variants(analysis)
     for row in analysis.levels.iter_rows(named=True):
         mixed = modes.get(row["deployment"], 1) > 1
         cells = {
+            "variant": variant.get(row["run_id"], ""),
             "load": (
                 format_load(row["load_mode"], row["load_value"])
                 if mixed or row["load_value"] is None
@@ -369,14 +416,17 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         slos=[str(s) for s in analysis.slos],
-        decision=decision(binding) + zone_sentence(analysis.zones),
+        decision=decision(binding, analysis.coverage) + zone_sentence(analysis.zones),
         simulated=_is_simulated(analysis),
         key_numbers=key_numbers_,
         findings=analysis.findings,
-        finding_groups=group_findings(analysis.findings, [k["deployment"] for k in key_numbers_]),
+        finding_groups=group_findings(
+            analysis.findings, [*(k["deployment"] for k in key_numbers_), *names]
+        ),
         level_tables=level_tables(analysis),
         provenance=provenance(analysis),
         sample_notes=sample_notes,
+        method_notes=method_notes(analysis),
         cost_rows=cost_rows(analysis),
         cost_basis=cost_basis(analysis),
         charts=chart_svgs,
