@@ -1,8 +1,9 @@
 """AIPerf artifacts: detection, per-request rows, the tool's own summary reproduced from the
 rows, summary-only fallback, version drift (0.3 vs 0.13) and bad input.
 
-Fixtures are unmodified `aiperf profile` output against `loadlens serve-sim` (see
-tests/fixtures/aiperf/README.md)."""
+The v0.13 and v0.3 fixtures are unmodified `aiperf profile` output against `loadlens
+serve-sim`; the others are hand-written in other releases' layouts, with made-up numbers,
+including multi-run aggregates (see tests/fixtures/aiperf/README.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import FIXTURES, one_level
+from tests.conftest import FIXTURES, one_level, trace_levels
 
 from loadlens import sources
 from loadlens.errors import TraceFormatError
@@ -306,3 +307,216 @@ def test_a_whole_artifact_directory_ingests_passing_over_side_files(tmp_path: Pa
     # Named explicitly, a side file is still refused: only a walk passes over it.
     with pytest.raises(TraceFormatError, match="matches no known trace format"):
         sources.load_file(artifact / "inputs.json")
+
+
+# ----------------------------------------------------------------------------- every layout
+# Hand-written fixtures in the layouts of other releases (see tests/fixtures/aiperf/README.md).
+
+V01 = DIR / "v0.1-summary"  # 0.1: metrics nested under "records", TTFT tagged "ttft"
+V08 = DIR / "v0.8-summary-only"  # 0.8: summary JSON + CSV, capped rate, 3 failed requests
+SWEEP = DIR / "v0.8-sweep"  # 0.8: --concurrency 2,4 (per-value dirs + sweep_aggregate/)
+TRIALS = DIR / "v0.8-confidence"  # 0.8: --num-profile-runs 3 (profile_runs/ + aggregate/)
+SWEEP_ALONE = DIR / "v0.13-sweep-aggregate-alone"  # 0.13: sweep aggregate, rate 1,2,4
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_v01_records_keyed_summary() -> None:
+    doc = _json(V01 / SUMMARY)["records"]
+    assert "ttft" in doc and "time_to_first_token" not in doc and "p10" not in doc["ttft"]
+    assert sources.detect(V01 / SUMMARY) is aiperf and sources.detect(V01 / CSV) is aiperf
+    kept, skipped = sources.plan([V01])
+    assert kept == [V01 / SUMMARY] and [s.path for s in skipped] == [V01 / CSV]
+    trace = sources.load_file(V01 / SUMMARY)
+    (run,) = trace.runs
+    assert trace.source.tool_version is None  # 0.1 does not write it
+    assert (run.load_mode, run.load_value, run.model) == ("concurrency", 4.0, "tiny-chat")
+    assert (run.num_requests, run.num_errors) == (24, 0)
+    assert (run.workload["input_tokens"], run.workload["output_tokens"]) == (256, 64)
+    row = one_level(trace)
+    assert row["p50_ttft_s"] == pytest.approx(doc["ttft"]["p50"] / 1000)
+    assert row["p95_e2e_s"] == pytest.approx(doc["request_latency"]["p95"] / 1000)
+    assert row["p99_tpot_s"] == pytest.approx(doc["inter_token_latency"]["p99"] / 1000)
+    assert row["request_throughput_rps"] == pytest.approx(doc["request_throughput"]["avg"])
+    assert run.duration_s == pytest.approx(doc["benchmark_duration"]["avg"])
+
+
+def test_v01_csv_alone(tmp_path: Path) -> None:
+    shutil.copy(V01 / CSV, tmp_path / CSV)
+    doc = _json(V01 / SUMMARY)["records"]
+    trace = sources.load_file(tmp_path / CSV)
+    (run,) = trace.runs
+    assert run.load_mode == "unknown"  # the CSV carries no config
+    assert run.num_requests == 24
+    row = one_level(trace)
+    assert row["p99_ttft_s"] == pytest.approx(doc["ttft"]["p99"] / 1000, abs=6e-6)
+
+
+def test_v08_summary_only_counts_errors_and_finds_the_binding_cap() -> None:
+    doc = _json(V08 / SUMMARY)
+    assert doc["input_config"]["loadgen"]["request_rate"] == 200.0
+    trace = sources.load_file(V08 / SUMMARY)
+    (run,) = trace.runs
+    assert trace.source.tool_version == "0.8.0"
+    # --request-rate 200 --concurrency 8 achieved ~7 req/s: the cap set the load
+    assert (run.load_mode, run.load_value) == ("concurrency", 8.0)
+    assert run.workload["request_rate"] == 200.0
+    assert run.workload["dataset"] == "mooncake_trace"
+    assert (run.num_requests, run.num_errors) == (33, 3)
+    assert run.num_errors == sum(e["count"] for e in doc["error_summary"])
+    row = one_level(trace)
+    assert (row["n_requests"], row["n_errors"]) == (33, 3)
+    assert run.duration_s == pytest.approx(doc["benchmark_duration"]["avg"])
+
+
+def test_v08_csv_alone_keeps_counts(tmp_path: Path) -> None:
+    shutil.copy(V08 / CSV, tmp_path / CSV)
+    (run,) = sources.load_file(tmp_path / CSV).runs
+    assert (run.num_requests, run.num_errors) == (33, 3)
+    assert run.duration_s == pytest.approx(_json(V08 / SUMMARY)["benchmark_duration"]["avg"], 1e-3)
+
+
+def test_a_rate_that_held_is_a_rate(tmp_path: Path) -> None:
+    doc = _json(V08 / SUMMARY)
+    doc["input_config"]["loadgen"]["request_rate"] = 5.0  # achieved ~7.5 sent/s: not capped
+    path = tmp_path / SUMMARY
+    path.write_text(json.dumps(doc))
+    (run,) = sources.load_file(path).runs
+    assert (run.load_mode, run.load_value) == ("rate", 5.0)
+    assert run.workload["max_concurrency"] == 8
+
+
+def test_sweep_runs_are_loaded_and_the_sweep_aggregate_passed_over() -> None:
+    kept, skipped = sources.plan([SWEEP])
+    assert [f.parent.name for f in kept] == ["concurrency_2", "concurrency_4"]
+    assert {s.path.name for s in skipped} == {"profile_export_aiperf_sweep.json", SWEEP_CSV}
+    assert all(s.reason.startswith("read together with") for s in skipped)
+    loads = [sources.load_file(f).runs[0] for f in kept]
+    assert [(r.load_mode, r.load_value) for r in loads] == [
+        ("concurrency", 2.0),
+        ("concurrency", 4),
+    ]
+
+
+SWEEP_CSV = "profile_export_aiperf_sweep.csv"
+
+
+@pytest.mark.parametrize("name", ["profile_export_aiperf_sweep.json", SWEEP_CSV])
+def test_sweep_aggregate_alone_is_a_level_per_value(name: str, tmp_path: Path) -> None:
+    shutil.copy(SWEEP / "sweep_aggregate" / name, tmp_path / name)
+    kept, _ = sources.plan([tmp_path])
+    assert kept == [tmp_path / name]
+    trace = sources.load_file(tmp_path / name)
+    assert [(r.run_key, r.load_mode, r.load_value) for r in trace.runs] == [
+        ("concurrency=2", "concurrency", 2.0),
+        ("concurrency=4", "concurrency", 4.0),
+    ]
+    levels = trace_levels(trace)
+    rounding = 6e-6 if name.endswith(".csv") else 1e-12
+    for run, folder in zip(trace.runs, ("concurrency_2", "concurrency_4"), strict=True):
+        doc = _json(SWEEP / folder / SUMMARY)
+        row = levels[run.run_key]
+        assert run.num_requests == doc["request_count"]["avg"]
+        for key, metric in SAME_DEFINITION.items():
+            for stat in ("p50", "p90", "p95", "p99"):
+                want = doc[key][stat] / 1000
+                assert row[f"{stat}_{metric}"] == pytest.approx(want, abs=rounding), (key, stat)
+        assert row["request_throughput_rps"] == pytest.approx(
+            doc["request_throughput"]["avg"], abs=0.006
+        )
+
+
+def test_v013_sweep_aggregate_per_metric_layout() -> None:
+    path = SWEEP_ALONE / "sweep_aggregate" / "profile_export_aiperf_sweep.json"
+    combos = _json(path)["per_combination_metrics"]
+    assert "time_to_first_token" in combos[0]["metrics"]  # not flattened in 0.13
+    trace = sources.load_file(path)
+    assert [(r.load_mode, r.load_value) for r in trace.runs] == [
+        ("rate", 1.0),
+        ("rate", 2.0),
+        ("rate", 4.0),
+    ]
+    for run, combo in zip(trace.runs, combos, strict=True):
+        row = trace_levels(trace)[run.run_key]
+        ttft = combo["metrics"]["time_to_first_token"]
+        assert row["p99_ttft_s"] == pytest.approx(ttft["p99"] / 1000)
+        assert row["mean_ttft_s"] == pytest.approx(ttft["mean"] / 1000)
+        assert run.num_requests == combo["metrics"]["request_count"]["mean"]
+    csv_trace = sources.load_file(path.with_suffix(".csv"))  # means only, rounded
+    assert [r.load_value for r in csv_trace.runs] == [1.0, 2.0, 4.0]
+    csv_row = trace_levels(csv_trace)["request_rate=1"]
+    assert csv_row["mean_ttft_s"] == pytest.approx(
+        combos[0]["metrics"]["time_to_first_token"]["mean"] / 1000, abs=6e-6
+    )
+    assert csv_row["p99_ttft_s"] is None  # the sweep CSV publishes no percentiles in 0.13
+
+
+def test_trials_are_loaded_and_the_confidence_aggregate_passed_over() -> None:
+    kept, skipped = sources.plan([TRIALS])
+    assert [f.parent.name for f in kept] == ["run_0001", "run_0002", "run_0003"]
+    assert {s.path.name for s in skipped} == {
+        "profile_export_aiperf_aggregate.json",
+        "profile_export_aiperf_aggregate.csv",
+        "profile_export_aiperf_collated.json",
+    }
+
+
+def test_confidence_aggregate_alone_is_one_level(tmp_path: Path) -> None:
+    shutil.copytree(TRIALS / "aggregate", tmp_path / "aggregate")
+    kept, skipped = sources.plan([tmp_path])
+    assert [f.name for f in kept] == ["profile_export_aiperf_aggregate.json"]
+    assert len(skipped) == 2  # its CSV and collated twins, read with it
+    trace = sources.load_file(kept[0])
+    (run,) = trace.runs
+    assert trace.source.tool_version == "0.8.0"
+    assert run.workload["profile_runs"] == 3 and run.load_mode == "unknown"
+    trials = [_json(f) for f in sorted(TRIALS.glob("profile_runs/*/" + SUMMARY))]
+    row = one_level(trace)
+    mean_rps = sum(t["request_throughput"]["avg"] for t in trials) / 3
+    assert row["request_throughput_rps"] == pytest.approx(mean_rps)
+    assert run.num_requests == 16
+    # percentiles come from the requests pooled over the trials (the collated file)
+    pooled = _json(TRIALS / "aggregate" / "profile_export_aiperf_collated.json")["metrics"]
+    assert row["p99_e2e_s"] == pytest.approx(pooled["request_latency"]["combined"]["p99"] / 1000)
+    # ITL (chunk gaps) is not collated: the mean of the trials' p99 stands
+    mean_p99 = sum(t["inter_chunk_latency"]["p99"] for t in trials) / 3
+    assert row["p99_itl_s"] == pytest.approx(mean_p99 / 1000)
+
+
+def test_confidence_csv_alone(tmp_path: Path) -> None:
+    name = "profile_export_aiperf_aggregate.csv"
+    shutil.copy(TRIALS / "aggregate" / name, tmp_path / name)
+    trace = sources.load_file(tmp_path / name)
+    trials = [_json(f) for f in sorted(TRIALS.glob("profile_runs/*/" + SUMMARY))]
+    row = one_level(trace)
+    mean_p99 = sum(t["time_to_first_token"]["p99"] for t in trials) / 3
+    assert row["p99_ttft_s"] == pytest.approx(mean_p99 / 1000, abs=6e-6)
+    assert trace.runs[0].num_requests == 16
+
+
+@pytest.mark.parametrize(
+    "name", ["profile_export_aiperf_aggregate.csv", SWEEP_CSV], ids=["confidence", "sweep"]
+)
+def test_truncated_aggregate_csv_is_refused(name: str, tmp_path: Path) -> None:
+    folder = TRIALS / "aggregate" if "aggregate" in name else SWEEP / "sweep_aggregate"
+    text = (folder / name).read_text()
+    path = tmp_path / name
+    path.write_text(text[: int(len(text) * 0.97)])
+    assert "truncated" in _error(path)
+
+
+def test_side_files_of_newer_releases_are_passed_over(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(V08, run)
+    for name in (
+        "profile_export_raw.jsonl",
+        "profile_export_aiperf_timeslices.json",
+        "profile_export_aiperf_timeslices.csv",
+        "run_config.json",
+    ):
+        (run / name).write_text("{}\n")
+    kept, skipped = sources.plan([tmp_path])
+    assert kept == [run / SUMMARY]
+    assert sum("beside its traces" in s.reason for s in skipped) == 4

@@ -20,8 +20,8 @@ from rich.table import Table
 
 from loadlens import api
 from loadlens.config import Config, format_seconds, load_config, parse_slos
-from loadlens.errors import ConfigError, InternalError, LoadlensError
-from loadlens.findings import format_load, format_variant
+from loadlens.errors import ConfigError, InternalError, LoadlensError, WarehouseError
+from loadlens.findings import format_load, run_variants
 from loadlens.report.brief import build_brief
 from loadlens.report.render import FORMATS, render, render_by_suffix, write_atomic
 from loadlens.sources import plan
@@ -238,31 +238,27 @@ def runs(
         out.print("no runs (ingest some traces with `loadlens ingest`)")
         return
     table = Table(box=None, header_style="bold")
-    columns = ("deployment", "load", "workload", "tool", "requests", "errors", "duration", "source")
+    variant = run_variants(frame)
+    columns = ("deployment", "load", "variant", "tool", "requests", "errors", "duration", "source")
     for col in columns:
         table.add_column(
-            col, justify="right" if col in {"requests", "errors", "duration"} else "left"
+            col,
+            justify="right" if col in {"requests", "errors", "duration"} else "left",
+            overflow="fold",
         )
     for r in frame.iter_rows(named=True):
         table.add_row(
             r["deployment"],
             format_load(r["load_mode"], r["load_value"]),
-            format_variant(_json(r["workload"]), _json(r["params"])) or "–",
+            variant[r["run_id"]] or "–",
             r["tool"] + (f" {r['tool_version']}" if r["tool_version"] else ""),
             f"{r['num_requests']:,}" if r["num_requests"] is not None else "–",
             str(r["num_errors"]) if r["num_errors"] is not None else "–",
             f"{r['duration_s']:.1f} s" if r["duration_s"] is not None else "–",
             r["source_path"] + ("" if r["request_rows"] else "  [summary only]"),
         )
-    out.print(table)
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    """A JSON column as the warehouse returns it (text) as a dict."""
-    import orjson
-
-    value = orjson.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
+    # Piped (a file, grep): one line per run, however long, rather than folded cells.
+    (out if out.is_terminal else Console(width=100_000)).print(table)
 
 
 def _analysis(
@@ -418,10 +414,15 @@ def budget(
     sections (see the README)."""
     config = load_config(config_path)
     analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
-    if not analysis.costs:
+    if analysis.economics is None:
         raise ConfigError(
             "no cost to report: set [cost] gpu_hour_usd (or [deployments.NAME] gpu_hour_usd) "
             "and [users] in the config (see loadlens.toml in README)"
+        )
+    if not analysis.costs:
+        raise WarehouseError(
+            "no deployment has a measured load within every SLO, so there is no capacity to "
+            "price; `loadlens report` says which SLO breaks where (or cannot be judged)"
         )
     write_atomic(out_path, _render_budget(analysis, out_path.suffix))
     out.print(f"wrote {out_path}", highlight=False)

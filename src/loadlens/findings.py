@@ -81,27 +81,61 @@ def format_load(mode: str, value: float | None) -> str:
     return f"load {number}"
 
 
-def format_variant(workload: dict[str, Any] | None, params: dict[str, Any] | None) -> str:
-    """What a run sent and what served it, in a few words: `in 1,000 / out 150 tok · sharegpt
-    · tp 8`; empty where the file said neither."""
-    workload, params = workload or {}, params or {}
-    parts = []
-    lengths = [
-        f"{label} {_count(workload[key])}"
-        for key, label in (("input_tokens", "in"), ("output_tokens", "out"))
-        if workload.get(key) is not None
-    ]
-    if lengths:
-        parts.append(" / ".join(lengths) + " tok")
+def _facets(workload: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
+    """What a run sent and what served it, as label -> text, in reading order."""
+    facets = {}
+    for key, label in (("input_tokens", "in"), ("output_tokens", "out")):
+        if workload.get(key) is not None:
+            facets[label] = _count(workload[key])
     if workload.get("dataset"):
-        parts.append(str(workload["dataset"]))
+        facets["dataset"] = str(workload["dataset"])
     for key in ("engine", "hardware"):
         if params.get(key):
-            parts.append(str(params[key]))
-    args = params.get("server_args") or {}
+            facets[key] = str(params[key])
+    args = params.get("server_args")
     if isinstance(args, dict):
-        parts.extend(f"{k} {v}" for k, v in args.items())
+        facets |= {str(k): str(v) for k, v in args.items()}
+    return facets
+
+
+def _join(facets: dict[str, str]) -> str:
+    parts = []
+    lengths = [f"{k} {facets.pop(k)}" for k in ("in", "out") if k in facets]
+    if lengths:
+        parts.append(" / ".join(lengths) + " tok")
+    parts += [
+        v if k in ("dataset", "engine", "hardware") else f"{k} {v}" for k, v in facets.items()
+    ]
     return " · ".join(parts)
+
+
+def run_variants(runs: pl.DataFrame) -> dict[str, str]:
+    """Per run_id: what tells it apart from the other runs of its deployment (input length,
+    a server argument...), in a few words; for a deployment's only run, its workload."""
+    import orjson
+
+    def obj(text: str | None) -> dict[str, Any]:
+        value = orjson.loads(text) if text else {}
+        return value if isinstance(value, dict) else {}
+
+    facets = {
+        r["run_id"]: (r["deployment"], _facets(obj(r["workload"]), obj(r.get("params"))))
+        for r in runs.iter_rows(named=True)
+    }
+    by_deployment: dict[str, list[dict[str, str]]] = {}
+    for deployment, f in facets.values():
+        by_deployment.setdefault(deployment, []).append(f)
+    out = {}
+    for run_id, (deployment, f) in facets.items():
+        peers = by_deployment[deployment]
+        if len(peers) == 1:
+            shown = {k: v for k, v in f.items() if k in ("in", "out", "dataset")}
+        else:
+            keys = {k for p in peers for k in p}
+            varying = {k for k in keys if len({p.get(k) for p in peers}) > 1}
+            shown = {k: v for k, v in f.items() if k in varying}
+        out[run_id] = _join(shown)
+    return out
 
 
 def _count(value: Any) -> str:

@@ -47,6 +47,14 @@ def _carried(row: dict[str, object], stats: list[str], metric: str) -> tuple[str
     return tuple(s for s in stats if row.get(f"{s}_{metric}") is not None)
 
 
+def _has_latency(row: dict[str, object]) -> bool:
+    return any(
+        v is not None
+        for k, v in row.items()
+        if k.endswith(("_e2e_s", "_ttft_s")) and not k.startswith("n_")
+    )
+
+
 def higher_percentiles(slo: SLO, stats: list[str]) -> list[str]:
     """Percentile statistics above the SLO's, nearest first."""
     if slo.quantile is None:
@@ -68,11 +76,8 @@ def slo_coverage(levels: pl.DataFrame, slos: tuple[SLO, ...], stand_in: bool) ->
     for slo in slos:
         stats = _stat_columns(levels, slo.metric)
         for (deployment,), group in levels.group_by("deployment", maintain_order=True):
-            rows = [
-                r
-                for r in group.iter_rows(named=True)
-                if _carried(r, stats, slo.metric)  # runs with no latency at all: all failed
-            ]
+            # Runs with no latency at all failed entirely: the error budget judges those.
+            rows = [r for r in group.iter_rows(named=True) if _has_latency(r)]
             lacking = [r for r in rows if r.get(slo.column) is None]
             judged_on: SLO | None = slo if len(lacking) < len(rows) else None
             if lacking and stand_in:

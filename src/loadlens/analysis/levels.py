@@ -239,6 +239,16 @@ def levels(
         output_tokens_ok=pl.col("output_tokens").filter(pl.col("status") == "ok").sum(),
         input_tokens_ok=pl.col("input_tokens").filter(pl.col("status") == "ok").sum(),
         n_good=_goodput_ok(req, slos).sum().cast(pl.Int64),
+        # A metric the tool did not measure (a non-streamed run has no TTFT) cannot be
+        # held against requests, nor can goodput be claimed on it: then goodput is unknown.
+        goodput_measurable=pl.all_horizontal(
+            pl.lit(True),
+            *(
+                pl.col(m).filter(pl.col("status") == "ok").is_not_null().any()
+                | (pl.col("status") != "ok").all()
+                for m in dict.fromkeys(s.metric for s in slos if s.metric != "itl_s")
+            ),
+        ),
         mean_e2e_ok=pl.col("e2e_s").filter(pl.col("status") == "ok").mean(),
     )
     tool_tput = run_stats.filter(pl.col("statistic") == "value").pivot(
@@ -291,7 +301,9 @@ def levels(
         total_token_throughput_tps=pl.when(has_rows)
         .then((pl.col("output_tokens_ok") + pl.col("input_tokens_ok")) / duration)
         .otherwise(pl.col("tool_total_token_throughput_tps")),
-        goodput_rps=pl.when(has_rows).then(pl.col("n_good") / duration),
+        goodput_rps=pl.when(has_rows & pl.col("goodput_measurable")).then(
+            pl.col("n_good") / duration
+        ),
     ).with_columns(
         error_rate=pl.col("n_errors") / pl.col("n_requests"),
         # Little's law, L = X * W: the concurrency the server actually held on average.
@@ -309,6 +321,7 @@ def levels(
         "declared_errors",
         "mean_e2e_ok",
         "n_good",
+        "goodput_measurable",
         "output_tokens_ok",
         "input_tokens_ok",
         *[c for c in out.columns if c.startswith("tool_")],

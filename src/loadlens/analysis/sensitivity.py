@@ -48,7 +48,9 @@ def _mean_e2e_factor(requests: pl.DataFrame, k: float, stall_s: float) -> float:
             * (tpot + stall_s * (1 / k - 1))
         ).mean(),
     ).row(0, named=True)
-    return scaled["after"] / scaled["before"] if scaled["before"] else 1.0
+    if not scaled["before"] or scaled["after"] is None:  # no TTFT measured: no scaling known
+        return 1.0
+    return float(scaled["after"] / scaled["before"])
 
 
 def _cost(levels, slos, headroom, deployment, prices, profile, hosted):

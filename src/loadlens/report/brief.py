@@ -19,7 +19,7 @@ from loadlens.analysis.coverage import SloCoverage
 from loadlens.analysis.saturation import OperatingZone, SloBoundary, max_load_within_slos
 from loadlens.api import Analysis
 from loadlens.config import format_seconds
-from loadlens.findings import Finding, approx, boundary_range, format_load, format_variant
+from loadlens.findings import Finding, approx, boundary_range, format_load, run_variants
 
 # The order a reader follows for one deployment: what it carries, where and why it breaks,
 # what fixes it, where to run it and what that costs; then what qualifies the numbers.
@@ -303,27 +303,6 @@ def _ci(row: dict[str, Any], col: str) -> str:
     )
 
 
-def variants(analysis: Analysis) -> dict[str, str]:
-    """Per run: what it sent and what served it, where that differs between the runs of its
-    deployment (input length, server arguments...); empty where all runs agree."""
-    described = {
-        r["run_id"]: (r["deployment"], format_variant(_obj(r["workload"]), _obj(r["params"])))
-        for r in analysis.runs.iter_rows(named=True)
-    }
-    distinct: dict[str, set[str]] = {}
-    for deployment, text in described.values():
-        distinct.setdefault(deployment, set()).add(text)
-    return {
-        run_id: text if len(distinct[deployment]) > 1 else ""
-        for run_id, (deployment, text) in described.items()
-    }
-
-
-def _obj(text: str | None) -> dict[str, Any]:
-    value = orjson.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
-
-
 def method_notes(analysis: Analysis) -> list[str]:
     """What each source format's numbers mean where they differ from the tool's own."""
     from loadlens import sources
@@ -339,7 +318,7 @@ def method_notes(analysis: Analysis) -> list[str]:
 def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
     tables: dict[str, list[dict[str, str]]] = {}
     modes = _modes(analysis)
-    variant = variants(analysis)
+    variant = run_variants(analysis.runs)
     for row in analysis.levels.iter_rows(named=True):
         mixed = modes.get(row["deployment"], 1) > 1
         cells = {
