@@ -1,6 +1,8 @@
-"""GuideLLM reports (0.8.1 JSON/YAML/CSV, 0.3.1 JSON): detection, rows, summaries, bad input.
+"""GuideLLM reports (0.8.1 JSON/YAML/CSV, 0.3.1 JSON, hand-written 0.6 JSON, 0.3 / 0.6 /
+0.7 CSV): detection, rows, summaries, load levels, workload, bad input.
 
-The fixtures are GuideLLM's unmodified output against `loadlens serve-sim`
+The top-level and v0.3 fixtures are GuideLLM's unmodified output against `loadlens
+serve-sim`; the others are hand-written in the layout of the version they name
 (tests/fixtures/guidellm/README.md). GuideLLM's percentiles are the inverse of the
 empirical CDF (the smallest value whose cumulative share reaches p), not numpy's linear
 interpolation, so each of its numbers is checked exactly against that computation over
@@ -10,6 +12,8 @@ statistics around the same rank.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -30,7 +34,12 @@ CONCURRENT = DIR / "concurrent.json"  # 0.8.1, concurrent 1 and 4 streams, 10% w
 CONCURRENT_CSV = DIR / "concurrent.csv"  # the same run's CSV: summary only
 SWEEP = DIR / "sweep-faults.yaml"  # 0.8.1 sweep (synchronous, throughput, constant), HTTP 500s
 OLD = DIR / "v0.3" / "constant.json"  # 0.3.1, constant 4 and 8 req/s
+V06 = DIR / "v0.6" / "benchmarks.json"  # hand-written 0.6: synchronous, concurrent@2, faults
+OLD_CSV = DIR / "v0.3-csv" / "benchmarks.csv"  # hand-written 0.2/0.3 CSV
+KIND_CSV = DIR / "v0.6-csv" / "benchmarks.csv"  # hand-written 0.6 CSV, Strategy kind alone
+SWEEP_CSV = DIR / "v0.7-csv-sweep" / "benchmarks.csv"  # hand-written 0.7 CSV sweep
 DETAILED = [CONCURRENT, SWEEP, OLD]
+HAND_WRITTEN = [V06, OLD_CSV, KIND_CSV, SWEEP_CSV]
 
 
 def _raw(path: Path) -> dict[str, Any]:
@@ -72,7 +81,7 @@ def _linear_bracket(values: list[float], p: float) -> tuple[float, float]:
 
 
 def test_detects_guidellm_files_and_nothing_else(tmp_path: Path) -> None:
-    for path in [*DETAILED, CONCURRENT_CSV]:
+    for path in [*DETAILED, CONCURRENT_CSV, *HAND_WRITTEN]:
         head = sources.read_head(path)
         matching = [
             n for n, m in sources.FORMATS.items() if hasattr(m, "detect") and m.detect(path, head)
@@ -276,6 +285,8 @@ def test_csv_loads_summary_only_with_the_json_summary() -> None:
 def test_sampled_requests_load_summary_only(tmp_path: Path) -> None:
     doc = _raw(CONCURRENT)
     doc["benchmarks"][0]["config"]["sample_size"] = 5
+    successful = doc["benchmarks"][0]["requests"]["successful"]
+    doc["benchmarks"][0]["requests"]["successful"] = successful[:5]
     path = tmp_path / "sampled.json"
     path.write_text(json.dumps(doc))
     trace = sources.load_file(path)
@@ -333,3 +344,167 @@ def test_impossible_latency_is_rejected(tmp_path: Path) -> None:
     doc["benchmarks"][0]["requests"]["successful"][0]["request_latency"] = None
     message = _bad(tmp_path, "nolatency.json", json.dumps(doc))
     assert "successful request needs its end-to-end latency" in message
+
+
+def test_bad_load_level_is_named(tmp_path: Path) -> None:
+    doc = _raw(OLD)
+    doc["benchmarks"][1]["args"]["strategy"]["rate"] = "fast"
+    message = _bad(tmp_path, "badrate.json", json.dumps(doc))
+    assert "benchmarks[1].args.strategy.rate" in message and "fast" in message
+    table = list(csv.reader(io.StringIO(KIND_CSV.read_text())))
+    profile = table[1].index("Profile")
+    table[3][profile] = json.dumps({"type_": "concurrent", "constraints": {}})
+    out = io.StringIO()
+    csv.writer(out).writerows(table[:4])
+    message = _bad(tmp_path, "nolevel.csv", out.getvalue())
+    assert "Benchmark / Strategy" in message and "streams" in message and ":4" in message
+
+
+# --------------------------------------------------------------------------- other versions
+
+
+def test_v0_6_report_layout() -> None:
+    """metadata v1 + top-level args; the model only in each request's body."""
+    doc = _raw(V06)
+    trace = sources.load_file(V06)
+    assert trace.source.tool_version == "0.6.0"
+    assert [(r.load_mode, r.load_value) for r in trace.runs] == [
+        ("concurrency", 1.0),
+        ("concurrency", 2.0),
+    ]
+    first, second = trace.runs
+    assert {r.model for r in trace.runs} == {"acme/tiny-chat-1b"}
+    assert first.params == {"target": "http://10.0.0.7:8000"}
+    # Data written as Python's str() of a dict.
+    assert (first.workload["input_tokens"], first.workload["output_tokens"]) == (64, 4)
+    assert first.workload["dataset"] == "synthetic"
+    # Sampling declared (20) but every request kept: the rows are loaded.
+    assert first.workload["sampling"] == 20 and "requests_sampled" not in first.workload
+    totals = doc["benchmarks"][1]["metrics"]["request_totals"]
+    assert second.num_requests == totals["total"] == 4
+    # Errored and incomplete both count as errors; incomplete ones are "cancelled".
+    assert second.num_errors == totals["errored"] + totals["incomplete"] == 2
+    rows = trace.requests.filter(pl.col("run_key") == "1")
+    statuses = dict(zip(rows["status"], rows["error"], strict=True))
+    assert "400 Bad Request" in statuses["error"]
+    assert statuses["cancelled"] == guidellm.INCOMPLETE
+    level = trace_levels(trace)["1"]
+    assert (level["n_requests"], level["n_errors"]) == (4, 2)
+    # The summary loadlens keeps is GuideLLM's, by name.
+    dist = doc["benchmarks"][1]["metrics"]["request_latency"]["successful"]
+    assert _tool(trace, "1", "e2e_s", "p95") == dist["percentiles"]["p95"]
+    assert level["p50_ttft_s"] == pytest.approx(0.165)  # two requests: linear midpoint
+
+
+def test_zero_output_success_is_an_error(tmp_path: Path) -> None:
+    doc = _raw(V06)
+    doc["benchmarks"][0]["requests"]["successful"][1]["output_tokens"] = 0
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps(doc))
+    trace = sources.load_file(path)
+    assert trace.runs[0].num_errors == 1
+    bad = trace.requests.filter((pl.col("run_key") == "0") & (pl.col("status") != "ok"))
+    assert bad["error"].to_list() == [guidellm.NO_OUTPUT]
+    assert bad["e2e_s"].is_null().all() and bad["ttft_s"].is_null().all()
+
+
+@pytest.mark.parametrize("rate", ["inf", math.inf, "Infinity"])
+def test_an_infinite_rate_is_a_throughput_run(tmp_path: Path, rate: Any) -> None:
+    doc = _raw(OLD)
+    doc["benchmarks"][0]["args"]["strategy"]["rate"] = rate
+    path = tmp_path / "inf.json"
+    path.write_text(json.dumps(doc))  # Python's json: a bare Infinity for math.inf
+    if rate is math.inf:
+        assert "Infinity" in path.read_text()
+    trace = sources.load_file(path)
+    assert (trace.runs[0].load_mode, trace.runs[0].load_value) == ("throughput", None)
+    assert (trace.runs[1].load_mode, trace.runs[1].load_value) == ("rate", 8.0)
+
+
+def test_trace_replay_has_no_single_level(tmp_path: Path) -> None:
+    doc = _raw(CONCURRENT)
+    doc["benchmarks"][0]["config"]["strategy"] = {"type_": "trace", "time_scale": 2.0}
+    path = tmp_path / "trace.json"
+    path.write_text(json.dumps(doc))
+    run = sources.load_file(path).runs[0]
+    assert (run.load_mode, run.load_value) == ("unknown", None)
+    assert run.workload["time_scale"] == 2.0 and run.workload["strategy"] == "trace"
+
+
+def test_old_csv_layout() -> None:
+    trace = sources.load_file(OLD_CSV)
+    assert trace.requests.is_empty() and trace.source.tool_version is None
+    assert [(r.load_mode, r.load_value) for r in trace.runs] == [
+        ("concurrency", 1.0),
+        ("rate", 4.0),
+    ]
+    _, rate = trace.runs
+    assert (rate.num_requests, rate.num_errors) == (8, 2)  # 6 ok, 1 errored, 1 incomplete
+    assert rate.model == "acme/tiny-chat-1b" and rate.params == {"target": "http://localhost:8000"}
+    assert (rate.workload["input_tokens"], rate.workload["output_tokens"]) == (256, 32)
+    assert "max_duration" not in rate.workload  # Infinity: no limit
+    assert rate.duration_s == 5.0
+    # Latencies: the 6 successful values (made up), GuideLLM's inverse-CDF percentiles.
+    latencies = [1.5, 1.6, 1.9, 1.4, 2.2, 1.7]
+    assert _tool(trace, "1", "e2e_s", "p95") == inverse_cdf(latencies, 0.95) == 2.2
+    assert _tool(trace, "1", "e2e_s", "p50") == _tool(trace, "1", "e2e_s", "median") == 1.6
+    assert _tool(trace, "1", "ttft_s", "mean") == pytest.approx(1.030 / 6)
+    assert _tool(trace, "1", "request_throughput_rps", "value") == pytest.approx(1.2)
+    row = trace_levels(trace)["1"]
+    assert row["basis"] == "summary" and row["p95_e2e_s"] == 2.2 and row["n_errors"] == 2
+
+
+def test_csv_whose_strategy_cell_names_only_the_kind() -> None:
+    trace = sources.load_file(KIND_CSV)
+    assert trace.source.tool_version == "0.6.1"
+    assert [(r.load_mode, r.load_value) for r in trace.runs] == [
+        ("concurrency", 2.0),
+        ("concurrency", 8.0),
+    ]
+    assert {r.model for r in trace.runs} == {"acme/tiny-chat-1b"}  # from Runtime Info args
+    assert trace.runs[1].workload["input_tokens"] == 512
+    assert [(r.num_requests, r.num_errors) for r in trace.runs] == [(12, 0), (12, 2)]
+
+
+def test_csv_sweep_rates_follow_guidellms_rule() -> None:
+    trace = sources.load_file(SWEEP_CSV)
+    assert trace.source.tool_version == "0.7.2"
+    assert [(r.load_mode, r.load_value) for r in trace.runs] == [
+        ("concurrency", 1.0),
+        ("throughput", None),
+        ("rate", 2.25),
+        ("rate", 4.0),
+    ]
+    assert "rate_source" in trace.runs[2].workload and "rate_source" not in trace.runs[0].workload
+    assert trace.runs[0].workload["dataset"] == "synthetic_text"
+    assert trace.runs[0].params == {"target": "http://10.1.2.3:8000"}
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ("prompt_tokens=256,output_tokens=128", {"input_tokens": 256, "output_tokens": 128}),
+        (["{'prefix_tokens': 10, 'prompt_tokens': 20}"], {"input_tokens": 30}),
+        ('{"prompt_tokens": 8, "output_tokens": 2}', {"input_tokens": 8, "output_tokens": 2}),
+        ("openai/gsm8k", {"dataset": "openai/gsm8k"}),
+        ([{"kind": "json_file", "path": "/d/p.jsonl"}], {"dataset": "/d/p.jsonl"}),
+        (
+            [
+                {
+                    "kind": "synthetic_text",
+                    "prompt_tokens": 100,
+                    "output_tokens": 10,
+                    "prefix_buckets": [
+                        {"bucket_weight": 1, "prefix_count": 1, "prefix_tokens": 20},
+                        {"bucket_weight": 3, "prefix_count": 2, "prefix_tokens": 40},
+                    ],
+                }
+            ],
+            {"input_tokens": 135, "output_tokens": 10, "dataset": "synthetic_text"},
+        ),
+        (None, {}),
+    ],
+)
+def test_data_settings_give_the_workload_keys(data: Any, expected: dict[str, Any]) -> None:
+    got = guidellm._data_workload(data)
+    assert {k: got[k] for k in expected} == expected

@@ -248,7 +248,7 @@ def fit_usl(levels: pl.DataFrame, column: str = "request_throughput_rps") -> lis
     )
     for (deployment,), group in measured.group_by("deployment", maintain_order=True):
         points = sorted(zip(group["load_value"], group[column], strict=True))
-        if len(points) < 3:
+        if len({n for n, _ in points}) < 3:  # repeats at one load (a workload sweep) fit nothing
             continue
         per_unit = max(x / n for n, x in points)
         lo, hi = per_unit * 0.5, per_unit * 2.0

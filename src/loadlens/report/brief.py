@@ -81,6 +81,7 @@ class Brief(BaseModel):
     cost_rows: list[dict[str, str]]
     cost_basis: str
     charts: dict[str, str]
+    missing_charts: list[str]  # each chart not drawn, with why
 
 
 def _capacity(b: SloBoundary) -> float:
@@ -362,27 +363,45 @@ def _is_simulated(analysis: Analysis) -> bool:
     return False
 
 
-def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
+def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
+    """The charts that have data to draw, and for each one left out, why."""
     from loadlens import charts  # altair: loaded only to draw (~0.7 s)
 
+    lv = analysis.levels.filter(pl.col("load_value").is_not_null())
+    drawn: dict[str, str] = {}
+    missing: list[str] = []
+    if lv["load_value"].n_unique() < 2:
+        return drawn, [
+            "charts against load need at least two measured loads; "
+            f"these runs have {lv['load_value'].n_unique()} (the table below has every run)"
+        ]
+    plotted = [s for s in analysis.slos if lv[s.column].is_not_null().any()]
+    if plotted:
+        drawn["slo"] = charts.slo_chart(lv, tuple(plotted))
+    for s in analysis.slos:
+        if s not in plotted:
+            missing.append(f"{s.label} against its SLO (no level carries {s.label})")
+    if lv["output_throughput_tps"].is_not_null().any():
+        drawn["throughput"] = charts.throughput_chart(lv, analysis.usl)
+    else:
+        missing.append("throughput (no level records its output tokens/s)")
+    if not analysis.stacked.is_empty():
+        drawn["drivers"] = charts.drivers_chart(analysis.stacked)
+    for metric, name in (("ttft_s", "ttft"), ("tpot_s", "tpot")):
+        cols = [f"p{q}_{metric}" for q in (50, 90, 95, 99)]
+        if any(lv[c].is_not_null().any() for c in cols):
+            drawn[name] = charts.percentile_chart(lv, metric)
+        else:
+            missing.append(f"{name.upper()} percentiles (not recorded)")
+    return drawn, missing
+
+
+def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
     binding = sorted(
         max_load_within_slos(analysis.boundaries).values(), key=_capacity, reverse=True
     )
     names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
-    chart_svgs: dict[str, str] = {}
-    if with_charts:
-        lv = analysis.levels
-        chart_svgs = {
-            "slo": charts.slo_chart(lv, analysis.slos),
-            "throughput": charts.throughput_chart(lv, analysis.usl),
-            "ttft": charts.percentile_chart(lv, "ttft_s"),
-            "tpot": charts.percentile_chart(lv, "tpot_s"),
-            **(
-                {"drivers": charts.drivers_chart(analysis.stacked)}
-                if not analysis.stacked.is_empty()
-                else {}
-            ),
-        }
+    chart_svgs, missing_charts = _charts(analysis) if with_charts else ({}, [])
     ns = analysis.levels["n_requests"].drop_nulls().cast(pl.Int64)
     sample_notes = [
         f"{analysis.levels.height} load levels; {int(ns.sum()):,} requests in all, "
@@ -409,4 +428,5 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         cost_rows=cost_rows(analysis),
         cost_basis=cost_basis(analysis),
         charts=chart_svgs,
+        missing_charts=missing_charts,
     )
