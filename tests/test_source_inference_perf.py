@@ -244,7 +244,9 @@ def test_truncated_stage_file_names_the_file(tmp_path: Path) -> None:
     d = _copy(tmp_path)
     path = d / "stage_1_lifecycle_metrics.json"
     path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(TraceFormatError, match=r"stage_1_lifecycle_metrics\.json: not valid JSON"):
+    with pytest.raises(
+        TraceFormatError, match=r"stage_1_lifecycle_metrics\.json:\d+: not valid JSON"
+    ):
         sources.load_file(d / "stage_0_lifecycle_metrics.json")
 
 
@@ -279,7 +281,9 @@ def test_truncated_per_request_file(tmp_path: Path) -> None:
     d = _copy(tmp_path, OLD)
     path = d / "per_request_lifecycle_metrics.json"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(TraceFormatError, match=r"per_request_lifecycle_metrics\.json: not valid"):
+    with pytest.raises(
+        TraceFormatError, match=r"per_request_lifecycle_metrics\.json:\d+: not valid"
+    ):
         inference_perf.load(d / "stage_1_lifecycle_metrics.json")
 
 
@@ -298,3 +302,38 @@ def test_dumped_config_gives_the_stages() -> None:
     ]
     assert cfg["report"]["request_lifecycle"]["percentiles"][0] == 0.1
     assert cfg["server"]["base_url"] == "http://127.0.0.1:18131"
+
+
+def test_old_summary_window_is_the_tools_throughput_divisor(tmp_path: Path) -> None:
+    """Before v0.5 a stage report has no benchmark_time_seconds: its throughputs divide by
+    first start to last end, so the window is successes / requests_per_sec."""
+    for name in ("stage_0", "stage_1", "summary"):
+        shutil.copy(OLD / f"{name}_lifecycle_metrics.json", tmp_path)
+    shutil.copy(OLD / "config.yaml", tmp_path)
+    doc = _stage(OLD, 1)
+    assert "benchmark_time_seconds" not in doc
+    (run,) = sources.load_file(tmp_path / "stage_1_lifecycle_metrics.json").runs
+    ok = doc["successes"]
+    assert run.duration_s == pytest.approx(ok["count"] / ok["throughput"]["requests_per_sec"])
+    assert run.duration_s >= doc["load_summary"]["send_duration"]
+
+
+def test_config_gives_dataset_targets_and_engine() -> None:
+    (run,) = sources.load_file(HEAD / "stage_0_lifecycle_metrics.json").runs
+    assert run.params == {"engine": "vllm"}
+    w = run.workload
+    assert (w["dataset"], w["input_tokens"], w["output_tokens"]) == ("random", 32.0, 10.0)
+
+
+def test_shared_prefix_targets(tmp_path: Path) -> None:
+    d = _copy(tmp_path)
+    config = (d / "config.yaml").read_text()
+    shared = (
+        "  shared_prefix:\n    system_prompt_len: 100\n    question_len: 50\n    output_len: 64\n"
+    )
+    config = config.replace("  type: random\n", "  type: shared_prefix\n", 1)
+    config = config.replace("  shared_prefix: null\n", shared)
+    (d / "config.yaml").write_text(config)
+    (run,) = sources.load_file(d / "stage_0_lifecycle_metrics.json").runs
+    w = run.workload
+    assert (w["dataset"], w["input_tokens"], w["output_tokens"]) == ("shared_prefix", 150, 64)

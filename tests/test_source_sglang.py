@@ -145,3 +145,63 @@ def test_line_without_summary_keys_is_rejected(tmp_path: Path) -> None:
     path = _write(tmp_path, [json.dumps({"backend": "sglang", "completed": 3})])
     with pytest.raises(TraceFormatError, match="mean_e2e_latency_ms"):
         sources.load_file(path, "sglang")
+
+
+def _line(**changes) -> str:
+    doc = json.loads(NEW.read_text().splitlines()[0])
+    doc.update(changes)
+    return json.dumps(doc)
+
+
+def test_a_stream_without_tokens_is_an_error(tmp_path: Path) -> None:
+    doc = json.loads(NEW.read_text().splitlines()[0])
+    doc["ttfts"][2], doc["itls"][2], doc["output_lens"][2] = 0.0, [], 0
+    trace = sources.load_file(_write(tmp_path, [json.dumps(doc)]))
+    req = trace.requests.sort("seq")
+    assert req["status"][2] == "error" and req["error"][2] == sglang.NO_OUTPUT
+    assert req["ttft_s"][2] is None and req["e2e_s"][2] is None
+    assert trace.runs[0].num_errors == 1
+
+
+def test_server_info_gives_engine_and_server_args(tmp_path: Path) -> None:
+    info = {"version": "0.5.9", "model_path": "/m/llama", "tp_size": 4, "dp_size": 2}
+    info |= {"pp_size": 1, "disaggregation_mode": "null", "quantization": "fp8"}
+    (run,) = sources.load_file(_write(tmp_path, [_line(server_info=info)])).runs
+    assert run.model == "/m/llama"
+    assert run.params == {
+        "engine": "sglang 0.5.9",
+        "server_args": {"tp_size": 4, "dp_size": 2, "quantization": "fp8"},
+    }
+    w = run.workload
+    assert (w["dataset"], w["input_tokens"], w["output_tokens"]) == ("random-ids", 128, 32)
+
+
+def test_prefill_decode_router_server_info(tmp_path: Path) -> None:
+    worker = {"model_path": "q/3b", "tp_size": 2, "disaggregation_transfer_backend": "nixl"}
+    info = {
+        "prefill": [worker | {"version": "0.5.5", "disaggregation_mode": "prefill"}],
+        "decode": [worker | {"version": "0.5.6", "disaggregation_mode": "decode", "tp_size": 1}],
+    }
+    (run,) = sources.load_file(_write(tmp_path, [_line(server_info=info)])).runs
+    assert run.model == "q/3b"
+    assert run.params["engine"] == "sglang 0.5.5 (prefill) / 0.5.6 (decode)"
+    assert run.params["server_args"] == {
+        "disaggregation": "prefill/decode",
+        "transfer_backend": "nixl",
+        "prefill_tp_size": 2,
+        "decode_tp_size": 1,
+    }
+
+
+def test_sharegpt_targets_only_what_applies(tmp_path: Path) -> None:
+    line = _line(dataset_name="sharegpt", sharegpt_output_len=256)
+    (run,) = sources.load_file(_write(tmp_path, [line])).runs
+    assert run.workload["output_tokens"] == 256 and "input_tokens" not in run.workload
+
+
+def test_old_summary_without_request_throughput(tmp_path: Path) -> None:
+    doc = json.loads(SUMMARY.read_text().splitlines()[0])
+    doc.pop("request_throughput")
+    trace = sources.load_file(_write(tmp_path, [json.dumps(doc)]))
+    row = one_level(trace)
+    assert row["request_throughput_rps"] == pytest.approx(doc["completed"] / doc["duration"])

@@ -33,7 +33,11 @@ def test_detection_is_exclusive() -> None:
 
 def test_experiment_ingests_each_measured_run_once() -> None:
     files, skipped = sources.plan([DIR])
-    assert files == [DIR / "server-failed" / "summary.csv", EXP / "summary.csv"]
+    assert files == [
+        DIR / "serve-params" / "summary.csv",
+        DIR / "server-failed" / "summary.csv",
+        EXP / "summary.csv",
+    ]
     reasons = {s.path.name for s in skipped if "read together" in s.reason}
     assert {"summary.json", "run=0.json", "run=0.failure.json"} <= reasons
     assert "warmup.json" in {s.path.name for s in skipped}
@@ -124,3 +128,26 @@ def test_bad_summary_json_is_rejected(tmp_path: Path) -> None:
     bad.write_text(json.dumps([{"run_number": 0, "completed": 1}]))
     with pytest.raises(TraceFormatError, match="mean_ttft_ms"):
         sources.load_file(bad)
+
+
+def test_serve_params_sweep_keeps_each_runs_server_args() -> None:
+    """`--serve-params`: the `vllm serve` overrides named in the SERVE part of the folder."""
+    trace = sources.load_file(DIR / "serve-params" / "summary.csv")
+    got = sorted(
+        (r.params["server_args"]["max_num_seqs"], r.load_value, r.num_requests) for r in trace.runs
+    )
+    assert got == [(32, 8.0, 64), (32, 32.0, 64), (128, 8.0, 64), (128, 32.0, 64)]
+    for r in trace.runs:
+        assert r.params["server_args"]["enable_chunked_prefill"] is True
+        assert "max_concurrency" not in r.params["server_args"]  # a bench override
+        assert r.workload["mean_input_tokens"] == 512.0
+
+
+def test_server_args_only_from_the_serve_part() -> None:
+    doc = {"max_num_seqs": 8, "max_concurrency": 8, "model_id": "a/b"}
+    assert vllm_sweep.server_args(doc, "BENCH--max_concurrency=8") == {}
+    assert vllm_sweep.server_args(doc, "SERVE--max_num_seqs=8-BENCH--max_concurrency=8") == {
+        "max_num_seqs": 8
+    }
+    named = vllm_sweep.server_args({"_benchmark_name": "big"}, "SERVE--big")
+    assert named == {"combination": "big"}

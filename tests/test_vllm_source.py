@@ -127,3 +127,62 @@ def test_result_without_latencies_is_rejected(write_vllm) -> None:
     doc = {k: v for k, v in vllm_doc([0.1], [[0.01]], detailed=False).items() if "_ms" not in k}
     with pytest.raises(TraceFormatError, match="--save-result"):
         sources.load_file(write_vllm("empty.json", doc), "vllm")
+
+
+def test_a_request_without_output_tokens_is_an_error_not_a_zero_latency(write_vllm) -> None:
+    """vLLM counts a stream that ended without a token as completed, TTFT 0, no gaps."""
+    doc = vllm_doc([0.1, 0.2, 0.3], [[0.01, 0.02], [0.02], [0.03]])
+    doc["ttfts"][1], doc["itls"][1], doc["output_lens"][1] = 0.0, [], 0
+    trace = sources.load_file(write_vllm("silent.json", doc))
+    req = trace.requests.sort("seq")
+    assert req["status"].to_list() == ["ok", "error", "ok"]
+    assert req["error"][1] == vllm.NO_OUTPUT
+    assert req["ttft_s"][1] is None and req["e2e_s"][1] is None
+    assert trace.runs[0].num_errors == 1
+    row = one_level(trace)
+    assert row["n_errors"] == 1 and row["p50_ttft_s"] == pytest.approx(0.2)  # of 0.1, 0.3
+
+
+def test_all_failed_level_keeps_no_placeholder_latencies(write_vllm) -> None:
+    """vLLM writes 0.0 for every latency statistic when nothing completed."""
+    doc = vllm_doc([0.1], [[0.01]], detailed=False)
+    for key in list(doc):
+        if key.endswith("_ms") or "throughput" in key:
+            doc[key] = 0.0
+    doc |= {"completed": 0, "failed": 1, "total_input_tokens": 0, "total_output_tokens": 0}
+    trace = sources.load_file(write_vllm("down.json", doc))
+    (run,) = trace.runs
+    assert (run.num_requests, run.num_errors) == (1, 1)
+    assert set(trace.run_stats["metric"]) == {
+        "request_throughput_rps",
+        "output_throughput_tps",
+        "total_token_throughput_tps",
+    }
+    assert "mean_input_tokens" not in run.workload
+
+
+def test_latencies_and_start_times_are_used_when_saved(write_vllm) -> None:
+    doc = vllm_doc([0.1, 0.2], [[0.01], [0.02]])
+    doc["latencies"] = [0.5, 0.7]  # the tool's own e2el, usage tail included
+    doc["start_times"] = [1000.25, 1000.75]  # perf_counter at send
+    req = sources.load_file(write_vllm("new.json", doc)).requests.sort("seq")
+    assert req["e2e_s"].to_list() == [0.5, 0.7]
+    assert req["start_s"].to_list() == [0.0, 0.5]
+
+
+def test_workload_targets_from_metadata_and_measured_means(write_vllm) -> None:
+    doc = vllm_doc([0.1, 0.2], [[0.01], [0.02]], input_lens=[100, 300], detailed=False)
+    doc |= {"random_input_len": "200", "random_output_len": "2", "dataset_name": "random"}
+    (run,) = sources.load_file(write_vllm("meta.json", doc)).runs
+    w = run.workload
+    assert (w["input_tokens"], w["output_tokens"], w["dataset"]) == (200, 2, "random")
+    assert (w["mean_input_tokens"], w["mean_output_tokens"]) == (200.0, 2.0)
+
+
+def test_without_failed_key_every_prompt_counts(write_vllm) -> None:
+    """vLLM < 0.9 writes no `failed`: num_prompts were sent, `completed` succeeded."""
+    doc = vllm_doc([0.1, 0.2, 0.3], [[0.01], [0.02], [0.03]], detailed=False)
+    doc["completed"] = 2
+    del doc["failed"]
+    (run,) = sources.load_file(write_vllm("old.json", doc)).runs
+    assert (run.num_requests, run.num_errors) == (3, 1)

@@ -89,6 +89,8 @@ def _facets(workload: dict[str, Any], params: dict[str, Any]) -> dict[str, str]:
             facets[label] = _count(workload[key])
     if workload.get("dataset"):
         facets["dataset"] = str(workload["dataset"])
+    if workload.get("tag"):  # a tool's own label of the run (SGLang --tag: "1P4D")
+        facets["tag"] = str(workload["tag"])
     for key in ("engine", "hardware"):
         if params.get(key):
             facets[key] = str(params[key])

@@ -284,6 +284,7 @@ def levels(
         .join(wide, on="run_id", how="left")
         .join(counts, on="run_id", how="left")
     )
+    out = with_every_stat_column(out, slos)
     has_rows = pl.col("n_requests").is_not_null()
     duration = pl.col("duration_s")
     out = out.with_columns(
@@ -315,7 +316,6 @@ def levels(
             pl.col("achieved_concurrency") / pl.col("load_value")
         )
     )
-    out = with_every_stat_column(out, slos)
     return out.drop(
         "declared_requests",
         "declared_errors",

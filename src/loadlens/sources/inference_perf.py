@@ -43,11 +43,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 import yaml
 
 from loadlens.errors import TraceFormatError
+from loadlens.sources.jsonfile import read_json
 from loadlens.trace import (
     REQUEST_SCHEMA,
     RunMeta,
@@ -63,6 +63,11 @@ from loadlens.trace import (
 
 NAME = "inference-perf"
 TOOL = "inference-perf"
+METHOD_NOTE = (
+    "inference-perf: a stage's throughput divides by the time from its first request's start "
+    "to its last request's end (failed requests included); reports from before v0.3 (two "
+    "stream stamps per token) keep their TPOT/ITL apart as `tpot_stamp_s`/`itl_stamp_s`."
+)
 
 STAGE = re.compile(r"^(?P<prefix>.*?)stage_(?P<n>\d+)_lifecycle_metrics\.json$")
 SUMMARY_SUFFIX = "summary_lifecycle_metrics.json"
@@ -170,11 +175,7 @@ def partners(path: Path) -> list[Path]:
 
 
 def _json(path: Path) -> Any:
-    raw = path.read_bytes()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise TraceFormatError(path, f"not valid JSON ({e})", hint="truncated file?") from None
+    return read_json(path)
 
 
 def _summary_doc(path: Path) -> dict[str, Any]:
@@ -386,20 +387,80 @@ def _split_by_stage(
 # --- runs ------------------------------------------------------------------------------
 
 
-def _workload(config: dict[str, Any]) -> dict[str, Any]:
+def _workload(config: dict[str, Any], stage: int | None) -> dict[str, Any]:
+    """Dataset and length targets from the config (canonical keys first), then the load
+    and API settings that shaped the run."""
     w: dict[str, Any] = {}
+    data_type = _get(config, "data", "type")
+    if data_type is not None:
+        w["dataset"] = data_type
+    prefix = _get(config, "data", "shared_prefix")
+    if data_type == "shared_prefix" and isinstance(prefix, dict):
+        # Each prompt is the group's system prompt followed by a question (datagen).
+        parts = [prefix.get("system_prompt_len"), prefix.get("question_len")]
+        if all(_is_count(v) for v in parts):
+            w["input_tokens"] = sum(parts)
+        if _is_count(prefix.get("output_len")):
+            w["output_tokens"] = prefix["output_len"]
+    else:
+        for key, name in (
+            ("input_tokens", "input_distribution"),
+            ("output_tokens", "output_distribution"),
+        ):
+            mean = _get(config, "data", name, "mean")
+            if _is_count(mean):
+                w[key] = mean
     for key, value in (
         ("api_type", _get(config, "api", "type")),
         ("streaming", _get(config, "api", "streaming")),
-        ("data_type", _get(config, "data", "type")),
+        ("data_type", data_type),
         ("load_type", _get(config, "load", "type")),
         ("server_type", _get(config, "server", "type")),
+        ("ignore_eos", _get(config, "server", "ignore_eos")),
         ("input_distribution", _get(config, "data", "input_distribution")),
         ("output_distribution", _get(config, "data", "output_distribution")),
+        ("shared_prefix", prefix),
+        ("num_workers", _get(config, "load", "num_workers")),
+        ("worker_max_concurrency", _get(config, "load", "worker_max_concurrency")),
     ):
         if value is not None:
             w[key] = value
+    stages = _get(config, "load", "stages")
+    spec = (
+        stages[stage]
+        if isinstance(stages, list) and stage is not None and stage < len(stages)
+        else None
+    )
+    if isinstance(spec, dict) and spec.get("duration") is not None:
+        w["stage_duration_s"] = spec["duration"]
     return w
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def _params(config: dict[str, Any]) -> dict[str, Any]:
+    """What served the run, as far as the config says: the model server's type."""
+    server = _get(config, "server", "type")
+    return {"engine": str(server)} if server is not None else {}
+
+
+def _window_s(path: Path, doc: dict[str, Any]) -> float | None:
+    """The stage's time window: `benchmark_time_seconds` (>= v0.5); before, the tool's own
+    throughput divisor (first start to last end), as successes / requests_per_sec."""
+    duration = number(path, doc.get("benchmark_time_seconds"), "benchmark_time_seconds")
+    if duration is not None:
+        return duration
+    successes = number(path, doc["successes"].get("count"), "successes.count")
+    rps = number(
+        path,
+        _get(doc, "successes", "throughput", "requests_per_sec"),
+        "successes.throughput.requests_per_sec",
+    )
+    if successes and rps:
+        return successes / rps
+    return None
 
 
 def _stage_level(
@@ -441,7 +502,7 @@ def _run(
         failed = int(doc["failures"].get("count") or 0)
         num_requests: int | None = int(doc["load_summary"]["count"])
         num_errors: int | None = failed
-        duration = number(path, doc.get("benchmark_time_seconds"), "benchmark_time_seconds")
+        duration = _window_s(path, doc)
     else:
         stages = _get(config, "load", "stages")
         mode, value = "unknown", None
@@ -462,7 +523,8 @@ def _run(
         load_value=value,
         duration_s=duration,
         model=_model(config),
-        workload=_workload(config) | ({"stage": stage} if stage is not None else {}),
+        workload=_workload(config, stage) | ({"stage": stage} if stage is not None else {}),
+        params=_params(config),
         num_requests=num_requests,
         num_errors=num_errors,
     )

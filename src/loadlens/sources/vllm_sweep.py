@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from pathlib import Path
@@ -36,6 +35,7 @@ import polars as pl
 
 from loadlens.errors import TraceFormatError
 from loadlens.sources import vllm
+from loadlens.sources.jsonfile import read_json
 from loadlens.trace import (
     REQUEST_SCHEMA,
     RUN_STAT_SCHEMA,
@@ -99,10 +99,32 @@ def partners(path: Path) -> list[Path]:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_bytes())  # vLLM writes NaN/Infinity with Python's json
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TraceFormatError(path, f"not valid JSON ({e})") from None
+    return read_json(path)  # vLLM writes NaN/Infinity with Python's json
+
+
+def _serve_part(combination: str) -> str:
+    """`max_num_seqs=64` of `SERVE--max_num_seqs=64-BENCH--max_concurrency=8`."""
+    if not combination.startswith("SERVE--"):
+        return ""
+    return combination.removeprefix("SERVE--").split("-BENCH--", 1)[0]
+
+
+def server_args(doc: dict[str, Any], combination: str) -> dict[str, Any]:
+    """The `vllm serve` overrides of a run. The sweep merges them into the run dict
+    (beside the bench overrides) and names the folder after them (`k=v` joined by `-`,
+    '/' written '_'): a run key is a serve override where its `k=v` is in the SERVE part."""
+    serve = _serve_part(combination)
+    if not serve:
+        return {}
+    found = {}
+    for k, v in doc.items():
+        if k == "_benchmark_name" or isinstance(v, dict | list) or v is None:
+            continue
+        text = f"{k}={v}".replace("/", "_").replace("..", "__")
+        if re.search(rf"(?:^|-){re.escape(text)}(?:-|$)", serve):
+            found[k] = v
+    # A named combination (`_benchmark_name`) carries its name, not its values.
+    return found or {"combination": serve}
 
 
 def _level(
@@ -112,7 +134,9 @@ def _level(
     if not isinstance(doc, dict):
         raise TraceFormatError(path, f"run {key}: expected a vLLM result object")
     extra = {"sweep_combination": combination or "(none)", "run_number": doc.get("run_number")}
-    return vllm.parse_result(path, doc, key, extra, where=f"run {key}: ")
+    args = server_args(doc, combination)
+    params = {"server_args": args} if args else {}
+    return vllm.parse_result(path, doc, key, extra, where=f"run {key}: ", params=params)
 
 
 def _runs_of(summary_json: Path, prefix: str) -> list[tuple[Path, dict[str, Any], str]]:
