@@ -159,8 +159,8 @@ def ingest(
     """Load trace files or whole result folders into the warehouse.
 
     Auto-detects vLLM (bench serve, bench sweep), SGLang bench_serving,
-    GuideLLM, NVIDIA AIPerf and GenAI-Perf, Ray LLMPerf, inference-perf,
-    HF inference-benchmarker and loadlens's own traces; --map reads your
+    GuideLLM, NVIDIA AIPerf and GenAI-Perf, genai-bench, Ray LLMPerf,
+    inference-perf, HF inference-benchmarker and loadlens's own traces; --map reads your
     own CSV/JSONL/Parquet. Files one tool writes for one run are read
     together; its side files are listed and passed over.
 
