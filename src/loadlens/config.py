@@ -63,6 +63,16 @@ SLO_PATTERN = re.compile(
 DEFAULT_SLO = "p95_e2e<10s,p95_ttft<2s"
 
 
+def quantile_of(statistic: str) -> float | None:
+    """The quantile a statistic name stands for (`p95` -> 0.95); None for `mean`, `std`..."""
+    if not statistic.startswith("p"):
+        return None
+    try:
+        return float(statistic[1:]) / 100
+    except ValueError:
+        return None
+
+
 class SLO(BaseModel):
     """One latency objective: `statistic` of `metric` must stay at or under `threshold_s`."""
 
@@ -74,7 +84,7 @@ class SLO(BaseModel):
 
     @property
     def quantile(self) -> float | None:
-        return float(self.statistic[1:]) / 100 if self.statistic.startswith("p") else None
+        return quantile_of(self.statistic)
 
     @property
     def column(self) -> str:

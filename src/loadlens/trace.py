@@ -191,6 +191,14 @@ def make_run(path: Path, **fields: Any) -> RunMeta:
         raise TraceFormatError(path, err["msg"], field=loc) from None
 
 
+def requests_from_rows(path: Path, rows: list[dict[str, Any]], run_key: str) -> pl.DataFrame:
+    """Per-request rows a source built as dicts (any subset of the canonical columns; the
+    rest are null) as the checked canonical frame of the run `run_key`."""
+    schema = {k: v for k, v in REQUEST_SCHEMA.items() if k != "run_id"}
+    frame = pl.DataFrame(rows, schema=schema).with_columns(run_key=pl.lit(run_key))
+    return conform_requests(path, frame)
+
+
 def conform_requests(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     """Cast per-request rows (keyed by run_key) to the canonical schema and check them.
 

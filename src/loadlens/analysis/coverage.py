@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from loadlens.config import SLO
-
-PERCENTILE_STATS = ("p50", "p75", "p90", "p95", "p99", "p99.9")
+from loadlens.config import SLO, quantile_of
 
 
 @dataclass(frozen=True)
@@ -59,15 +57,8 @@ def higher_percentiles(slo: SLO, stats: list[str]) -> list[str]:
     """Percentile statistics above the SLO's, nearest first."""
     if slo.quantile is None:
         return []
-    above = [s for s in stats if s.startswith("p") and _q(s) is not None and _q(s) > slo.quantile]  # type: ignore[operator]
-    return sorted(above, key=lambda s: _q(s) or 0.0)
-
-
-def _q(statistic: str) -> float | None:
-    try:
-        return float(statistic[1:]) / 100
-    except ValueError:
-        return None
+    above = [(q, s) for s in stats if (q := quantile_of(s)) is not None and q > slo.quantile]
+    return [s for _, s in sorted(above)]
 
 
 def slo_coverage(levels: pl.DataFrame, slos: tuple[SLO, ...], stand_in: bool) -> list[SloCoverage]:

@@ -33,10 +33,10 @@ from loadlens.sources.jsonfile import read_json_object
 from loadlens.trace import (
     SourceInfo,
     Trace,
-    conform_requests,
     file_sha256,
     make_run,
     number,
+    requests_from_rows,
     stats_frame,
 )
 
@@ -341,19 +341,7 @@ def _requests(
                 "error": error,
             }
         )
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "seq": pl.Int64,
-            "ttft_s": pl.Float64,
-            "e2e_s": pl.Float64,
-            "input_tokens": pl.Int64,
-            "output_tokens": pl.Int64,
-            "status": pl.String,
-            "error": pl.String,
-        },
-    ).with_columns(run_key=pl.lit(run_key))
-    return conform_requests(path, frame)
+    return requests_from_rows(path, rows, run_key)
 
 
 def _placeholder_ttft(requests: pl.DataFrame) -> bool:

@@ -45,11 +45,11 @@ from loadlens.trace import (
     RUN_STAT_SCHEMA,
     SourceInfo,
     Trace,
-    conform_requests,
     empty,
     file_sha256,
     make_run,
     number,
+    requests_from_rows,
     stats_frame,
 )
 
@@ -261,19 +261,7 @@ def _requests(path: Path, records: list[Any]) -> pl.DataFrame:
                 "error": error,
             }
         )
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "seq": pl.Int64,
-            "ttft_s": pl.Float64,
-            "e2e_s": pl.Float64,
-            "input_tokens": pl.Int64,
-            "output_tokens": pl.Int64,
-            "status": pl.String,
-            "error": pl.String,
-        },
-    ).with_columns(run_key=pl.lit("0"))
-    return conform_requests(path, frame)
+    return requests_from_rows(path, rows, "0")
 
 
 def _from_name(path: Path) -> dict[str, Any]:
