@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import orjson
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
@@ -114,7 +115,6 @@ def _join(facets: dict[str, str]) -> str:
 def run_variants(runs: pl.DataFrame) -> dict[str, str]:
     """Per run_id: what tells it apart from the other runs of its deployment (input length,
     a server argument...), in a few words; for a deployment's only run, its workload."""
-    import orjson
 
     def obj(text: str | None) -> dict[str, Any]:
         value = orjson.loads(text) if text else {}
@@ -436,13 +436,19 @@ def summary_only_findings(levels: pl.DataFrame) -> list[Finding]:
 
 
 def _loads_of(levels: pl.DataFrame, run_ids: tuple[str, ...]) -> str:
+    """`concurrency 64, 128` for the given runs, a mode at a time."""
     rows = levels.filter(pl.col("run_id").is_in(list(run_ids)))
-    loads = [format_load(m, v) for m, v in zip(rows["load_mode"], rows["load_value"], strict=True)]
-    distinct = list(dict.fromkeys(loads))
-    shown = ", ".join(distinct[:6]) + (
-        f" and {len(distinct) - 6} more" if len(distinct) > 6 else ""
-    )
-    return shown
+    by_mode: dict[str, list[float | None]] = {}
+    for mode, value in zip(rows["load_mode"], rows["load_value"], strict=True):
+        by_mode.setdefault(mode, []).append(value)
+    parts = []
+    for mode, values in by_mode.items():
+        known = sorted({v for v in values if v is not None})
+        if known:
+            parts.append(format_loads(mode, known))
+        if None in values:
+            parts.append(format_load(mode, None))
+    return "; ".join(parts)
 
 
 def coverage_findings(coverage: list[SloCoverage], levels: pl.DataFrame) -> list[Finding]:
