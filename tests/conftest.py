@@ -15,17 +15,18 @@ SAMPLE_DATA = ROOT / "sample_data"
 SHARED_TRACES = ROOT.parent / "shared" / "traces"
 
 
-def trace_levels(trace: Any) -> dict[str, dict[str, Any]]:
-    """loadlens's level metrics of every run of a loaded Trace, by run_key, in file order:
-    what the warehouse would compute from it, without a warehouse."""
+def levels_by_run_id(traces: list[Any]) -> dict[str, dict[str, Any]]:
+    """loadlens's level metrics of every run of loaded Traces analysed together, by run_id:
+    what the warehouse would compute from them, without a warehouse."""
     import polars as pl
 
     from loadlens.analysis.levels import levels
 
-    run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
-    key = pl.col("run_key").replace_strict(run_id)
-    runs = pl.DataFrame(
-        [
+    runs, requests, stats = [], [], []
+    for trace in traces:
+        run_id = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
+        key = pl.col("run_key").replace_strict(run_id, return_dtype=pl.String)
+        runs += [
             {
                 "run_id": run_id[r.run_key],
                 "deployment": "d",
@@ -37,11 +38,29 @@ def trace_levels(trace: Any) -> dict[str, dict[str, Any]]:
             }
             for r in trace.runs
         ]
+        requests.append(trace.requests.with_columns(key.alias("run_id")).drop("run_key"))
+        stats.append(trace.run_stats.with_columns(key.alias("run_id")).drop("run_key"))
+    frame = levels(pl.DataFrame(runs), pl.concat(requests), pl.concat(stats))
+    return {r["run_id"]: r for r in frame.iter_rows(named=True)}
+
+
+def trace_levels(trace: Any) -> dict[str, dict[str, Any]]:
+    """loadlens's level metrics of every run of a loaded Trace, by run_key, in file order."""
+    rows = levels_by_run_id([trace])
+    return {r.run_key: rows[trace.run_id(r.run_key)] for r in trace.runs}
+
+
+def tool_stat(trace: Any, run_key: str, metric: str, statistic: str) -> float:
+    """The one summary statistic a loaded Trace carries for a run, as the tool wrote it."""
+    import polars as pl
+
+    hit = trace.run_stats.filter(
+        (pl.col("run_key") == run_key)
+        & (pl.col("metric") == metric)
+        & (pl.col("statistic") == statistic)
     )
-    requests = trace.requests.with_columns(key.alias("run_id")).drop("run_key")
-    stats = trace.run_stats.with_columns(key.alias("run_id")).drop("run_key")
-    rows = {r["run_id"]: r for r in levels(runs, requests, stats).iter_rows(named=True)}
-    return {k: rows[v] for k, v in run_id.items()}
+    assert hit.height == 1, (run_key, metric, statistic)
+    return float(hit["value"][0])
 
 
 def one_level(trace: Any) -> dict[str, Any]:

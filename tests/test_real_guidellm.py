@@ -22,10 +22,9 @@ from typing import Any
 
 import polars as pl
 import pytest
-from tests.conftest import SHARED_TRACES, pct, trace_levels
+from tests.conftest import SHARED_TRACES, pct, tool_stat, trace_levels
 
 from loadlens import sources
-from loadlens.trace import Trace
 
 pytestmark = pytest.mark.skipif(not SHARED_TRACES.is_dir(), reason=f"{SHARED_TRACES} is absent")
 
@@ -43,16 +42,6 @@ PCTS = (0.50, 0.95, 0.99)
 
 def _raw(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())  # stdlib json: bare Infinity/NaN included
-
-
-def _tool(trace: Trace, run_key: str, metric: str, statistic: str) -> float:
-    hit = trace.run_stats.filter(
-        (pl.col("run_key") == run_key)
-        & (pl.col("metric") == metric)
-        & (pl.col("statistic") == statistic)
-    )
-    assert hit.height == 1, (run_key, metric, statistic)
-    return float(hit["value"][0])
 
 
 def inverse_cdf(values: list[float], q: float, merge: bool = True) -> tuple[float, int]:
@@ -205,10 +194,10 @@ def test_loadlens_against_guidellms_summary(path: Path) -> None:
         # within one order statistic of each other.
         for metric, key, factor in (("ttft_s", "ttft", 1e-3), ("e2e_s", "e2e", 1.0)):
             values = [r[key] for r in ok if r[key] is not None]
-            assert row[f"mean_{metric}"] == pytest.approx(_tool(trace, k, metric, "mean"))
+            assert row[f"mean_{metric}"] == pytest.approx(tool_stat(trace, k, metric, "mean"))
             ordered = sorted(values)
             for q in PCTS:
-                tool = _tool(trace, k, metric, f"p{round(q * 100)}")
+                tool = tool_stat(trace, k, metric, f"p{round(q * 100)}")
                 expected, at = inverse_cdf(values, q, merge)
                 assert tool == pytest.approx(expected, rel=1e-6, abs=1e-9 * factor)
                 ll = row[f"p{round(q * 100)}_{metric}"]
@@ -223,13 +212,13 @@ def test_loadlens_against_guidellms_summary(path: Path) -> None:
         # over loadlens's per-request TPOT, (e2e - ttft) / (out - 1), agrees within 1 %.
         multi = [r for r in ok if r["out"] > 1 and r["ttft"] is not None]
         weights = [r["out"] - 1 for r in multi]
-        tool_itl = _tool(trace, k, "tpot_s", "mean")
+        tool_itl = tool_stat(trace, k, "tpot_s", "mean")
         raw_itl = sum(r["itl_ms"] * w for r, w in zip(multi, weights, strict=True)) / sum(weights)
         assert tool_itl == pytest.approx(raw_itl / 1000, rel=1e-9)
         ours = [(r["e2e"] - r["ttft"]) / (r["out"] - 1) for r in multi]
         weighted = sum(t * w for t, w in zip(ours, weights, strict=True)) / sum(weights)
         assert weighted == pytest.approx(tool_itl, rel=0.01)
-        assert _tool(trace, k, "itl_s", "mean") == tool_itl
+        assert tool_stat(trace, k, "itl_s", "mean") == tool_itl
 
         # Request rate: completions inside the window per second of it, = loadlens's
         # (these files set no warm-up or cool-down, so every kept request completed in it).
@@ -238,15 +227,15 @@ def test_loadlens_against_guidellms_summary(path: Path) -> None:
         done = [r for r in ok if bench["start_time"] <= r["end"] <= bench["end_time"] + 1e-9]
         # (GuideLLM merges events less than 0.1 ms apart, keeping the earlier time: when
         # the last completion ends the window, its span is up to 0.1 ms short.)
-        tool_rps = _tool(trace, k, "request_throughput_rps", "value")
+        tool_rps = tool_stat(trace, k, "request_throughput_rps", "value")
         assert tool_rps == pytest.approx(len(done) / duration, rel=1e-5)
         assert row["request_throughput_rps"] == pytest.approx(tool_rps, rel=1e-5)
 
         # Token rates, by each version's definition.
         out = sum(r["out"] for r in ok)
         prompt = sum(r["prompt"] for r in ok)
-        tool_out = _tool(trace, k, "output_throughput_tps", "value")
-        tool_total = _tool(trace, k, "total_token_throughput_tps", "value")
+        tool_out = tool_stat(trace, k, "output_throughput_tps", "value")
+        tool_total = tool_stat(trace, k, "total_token_throughput_tps", "value")
         assert row["output_throughput_tps"] == pytest.approx(out / duration, rel=1e-12)
         if path == V02:
             # Tokens spread from first token to end over the benchmark's span; the final

@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
-from tests.conftest import SHARED_TRACES, pct, trace_levels
+from tests.conftest import SHARED_TRACES, levels_by_run_id, pct, trace_levels
 
 from loadlens import sources
 
@@ -139,7 +138,7 @@ def test_server_down_sweep_drops_placeholder_zeros() -> None:
     """The study's four levels together, as a brief sees them: the three dead levels have
     every request failed and no latency at all (not latencies of 0)."""
     traces = [sources.load_file(f) for f in _files(DOWN)]
-    together = _levels_of_many(traces)
+    together = levels_by_run_id(traces)
     rows = {
         f.name.split("_")[4]: together[t.run_id("0")]
         for f, t in zip(_files(DOWN), traces, strict=True)
@@ -156,31 +155,6 @@ def test_an_all_failed_level_alone_has_levels() -> None:
     path = next(f for f in _files(DOWN) if "CTX2048" in f.name)
     row = trace_levels(sources.load_file(path))["0"]
     assert row["n_errors"] == 100 and row["p50_e2e_s"] is None
-
-
-def _levels_of_many(traces: list[Any]) -> dict[str, dict[str, Any]]:
-    """loadlens's level rows of several one-run traces analysed together, by run_id."""
-    from loadlens.analysis.levels import levels
-
-    runs, requests, stats = [], [], []
-    for t in traces:
-        (r,) = t.runs
-        rid = t.run_id(r.run_key)
-        runs.append(
-            {
-                "run_id": rid,
-                "deployment": "d",
-                "load_mode": r.load_mode,
-                "load_value": r.load_value,
-                "duration_s": r.duration_s,
-                "num_requests": r.num_requests,
-                "num_errors": r.num_errors,
-            }
-        )
-        requests.append(t.requests.with_columns(run_id=pl.lit(rid)).drop("run_key"))
-        stats.append(t.run_stats.with_columns(run_id=pl.lit(rid)).drop("run_key"))
-    frame = levels(pl.DataFrame(runs), pl.concat(requests), pl.concat(stats))
-    return {r["run_id"]: r for r in frame.iter_rows(named=True)}
 
 
 def test_input_length_sweep_levels_are_told_apart() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 import pytest
 import yaml
-from tests.conftest import FIXTURES, trace_levels
+from tests.conftest import FIXTURES, tool_stat, trace_levels
 
 from loadlens import sources
 from loadlens.errors import TraceFormatError
@@ -46,16 +46,6 @@ def _raw(path: Path) -> dict[str, Any]:
     if path.suffix == ".yaml":
         return yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
     return json.loads(path.read_text())
-
-
-def _tool(trace: Trace, run_key: str, metric: str, statistic: str) -> float:
-    hit = trace.run_stats.filter(
-        (pl.col("run_key") == run_key)
-        & (pl.col("metric") == metric)
-        & (pl.col("statistic") == statistic)
-    )
-    assert hit.height == 1, (run_key, metric, statistic)
-    return hit["value"][0]
 
 
 def inverse_cdf(values: list[float], p: float, weights: list[float] | None = None) -> float:
@@ -207,12 +197,12 @@ def test_tool_summary_is_reproduced_from_the_rows(golden: Path) -> None:
         ):
             values = [r[field] for r in rows]
             mean = sum(values) / len(values)
-            assert _tool(trace, k, metric, "mean") == pytest.approx(mean, rel=1e-9)
+            assert tool_stat(trace, k, metric, "mean") == pytest.approx(mean, rel=1e-9)
             std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-            assert _tool(trace, k, metric, "std") == pytest.approx(std, rel=1e-6, abs=1e-12)
-            assert _tool(trace, k, metric, "median") == _tool(trace, k, metric, "p50")
+            assert tool_stat(trace, k, metric, "std") == pytest.approx(std, rel=1e-6, abs=1e-12)
+            assert tool_stat(trace, k, metric, "median") == tool_stat(trace, k, metric, "p50")
             for p in (50, 90, 95, 99):
-                tool = _tool(trace, k, metric, f"p{p}")
+                tool = tool_stat(trace, k, metric, f"p{p}")
                 assert tool == pytest.approx(inverse_cdf(values, p / 100), rel=1e-9), (k, p)
             # loadlens interpolates linearly over all its rows (numpy's default): the same
             # rank, between the two order statistics around it.
@@ -222,9 +212,11 @@ def test_tool_summary_is_reproduced_from_the_rows(golden: Path) -> None:
                 assert lo <= row[f"p{p}_{metric}"] <= hi
         # Where the windows agree (every level but concurrent@4, whose TTFT window leaves out
         # a request whose first token came before it), loadlens's mean is the tool's.
-        assert row["mean_e2e_s"] == pytest.approx(_tool(trace, k, "e2e_s", "mean"), rel=1e-9)
+        assert row["mean_e2e_s"] == pytest.approx(tool_stat(trace, k, "e2e_s", "mean"), rel=1e-9)
         if len(win["ttft"]) == len(win["e2e"]):
-            assert row["mean_ttft_s"] == pytest.approx(_tool(trace, k, "ttft_s", "mean"), rel=1e-9)
+            assert row["mean_ttft_s"] == pytest.approx(
+                tool_stat(trace, k, "ttft_s", "mean"), rel=1e-9
+            )
 
         # GuideLLM's ITL is a request's (last token - first token) / (out - 1), weighted by
         # out - 1: loadlens's TPOT (e2e - ttft) / (out - 1) ends at request_end, after the
@@ -233,26 +225,26 @@ def test_tool_summary_is_reproduced_from_the_rows(golden: Path) -> None:
         tpot = [(r["e2e_s"] - r["ttft_s"]) / (r["output_tokens"] - 1) for r in itl]
         weights = [r["output_tokens"] - 1.0 for r in itl]
         weighted = sum(t * w for t, w in zip(tpot, weights, strict=True)) / sum(weights)
-        tool_itl = _tool(trace, k, "tpot_s", "mean")
+        tool_itl = tool_stat(trace, k, "tpot_s", "mean")
         assert tool_itl <= weighted <= tool_itl * 1.01
-        assert _tool(trace, k, "itl_s", "mean") == tool_itl  # the mean of all gaps
+        assert tool_stat(trace, k, "itl_s", "mean") == tool_itl  # the mean of all gaps
         assert row["mean_tpot_s"] == pytest.approx(tool_itl, rel=0.01)
         for p in (50, 90, 95, 99):
-            tool = _tool(trace, k, "tpot_s", f"p{p}")
+            tool = tool_stat(trace, k, "tpot_s", f"p{p}")
             assert inverse_cdf(tpot, p / 100, weights) == pytest.approx(tool, rel=0.01)
         assert row.get("p95_itl_s") is None  # no per-token gaps recorded: not invented
 
         # Throughput: GuideLLM counts completions inside its window per second of it;
         # loadlens counts every kept row (those overlapping the window) over the same span.
         duration = run.duration_s
-        rps = _tool(trace, k, "request_throughput_rps", "value")
+        rps = tool_stat(trace, k, "request_throughput_rps", "value")
         assert rps == pytest.approx(len(win["done"]) / duration, rel=1e-9)
         assert row["request_throughput_rps"] == pytest.approx(len(win["e2e"]) / duration)
         # Token rates: GuideLLM spreads a request's output tokens from its first to its last
         # token and books its prompt tokens at the first token, counting what falls inside.
-        out_tps = _tool(trace, k, "output_throughput_tps", "value")
+        out_tps = tool_stat(trace, k, "output_throughput_tps", "value")
         assert row["output_throughput_tps"] == pytest.approx(out_tps, rel=0.01)
-        prompt_tps = _tool(trace, k, "total_token_throughput_tps", "value") - out_tps
+        prompt_tps = tool_stat(trace, k, "total_token_throughput_tps", "value") - out_tps
         if "measured_window_s" in run.workload:  # >= 0.4
             booked = sum(r["input_tokens"] for r in win["first_in"]) / duration
             assert prompt_tps == pytest.approx(booked, rel=1e-6)
@@ -278,7 +270,7 @@ def test_csv_loads_summary_only_with_the_json_summary() -> None:
         assert r["value"] == pytest.approx(r["value_json"], rel=1e-12), r
     row = trace_levels(summary)["1"]
     assert row["basis"] == "summary"
-    assert row["p95_e2e_s"] == _tool(full, "1", "e2e_s", "p95")
+    assert row["p95_e2e_s"] == tool_stat(full, "1", "e2e_s", "p95")
     assert row["p95_e2e_s_hi"] is None
 
 
@@ -392,7 +384,7 @@ def test_v0_6_report_layout() -> None:
     assert (level["n_requests"], level["n_errors"]) == (4, 2)
     # The summary loadlens keeps is GuideLLM's, by name.
     dist = doc["benchmarks"][1]["metrics"]["request_latency"]["successful"]
-    assert _tool(trace, "1", "e2e_s", "p95") == dist["percentiles"]["p95"]
+    assert tool_stat(trace, "1", "e2e_s", "p95") == dist["percentiles"]["p95"]
     assert level["p50_ttft_s"] == pytest.approx(0.165)  # two requests: linear midpoint
 
 
@@ -446,10 +438,10 @@ def test_old_csv_layout() -> None:
     assert rate.duration_s == 5.0
     # Latencies: the 6 successful values (made up), GuideLLM's inverse-CDF percentiles.
     latencies = [1.5, 1.6, 1.9, 1.4, 2.2, 1.7]
-    assert _tool(trace, "1", "e2e_s", "p95") == inverse_cdf(latencies, 0.95) == 2.2
-    assert _tool(trace, "1", "e2e_s", "p50") == _tool(trace, "1", "e2e_s", "median") == 1.6
-    assert _tool(trace, "1", "ttft_s", "mean") == pytest.approx(1.030 / 6)
-    assert _tool(trace, "1", "request_throughput_rps", "value") == pytest.approx(1.2)
+    assert tool_stat(trace, "1", "e2e_s", "p95") == inverse_cdf(latencies, 0.95) == 2.2
+    assert tool_stat(trace, "1", "e2e_s", "p50") == tool_stat(trace, "1", "e2e_s", "median") == 1.6
+    assert tool_stat(trace, "1", "ttft_s", "mean") == pytest.approx(1.030 / 6)
+    assert tool_stat(trace, "1", "request_throughput_rps", "value") == pytest.approx(1.2)
     row = trace_levels(trace)["1"]
     assert row["basis"] == "summary" and row["p95_e2e_s"] == 2.2 and row["n_errors"] == 2
 
