@@ -36,7 +36,7 @@ def test_findings_are_grouped_per_deployment_in_reading_order() -> None:
 def test_decision_never_ranks_a_concurrency_against_a_rate() -> None:
     from loadlens.analysis.saturation import Level, SloBoundary
     from loadlens.config import parse_slos
-    from loadlens.report.brief import decision
+    from loadlens.report.brief import _sweep_decision as decision
 
     (slo,) = parse_slos("p95_e2e<1s")
     ok = Level(load=4, value=0.3, lo=None, hi=None, n=20)

@@ -130,9 +130,14 @@ def test_config_file_supplies_flags(db: Path, tmp_path: Path) -> None:
 
 def test_check_exits_1_on_a_capacity_regression(db: Path) -> None:
     run("ingest", GOLDEN, "-d", "h100", "--db", db)
-    ok = run("check", "--db", db, "--slo", "p95_e2e<10s", "--min-capacity", "4")
+    # One of the fixture's 6 requests failed: 17% blows the default 1% error budget.
+    budget = run("check", "--db", db, "--slo", "p95_e2e<10s", "--min-capacity", "4")
+    assert budget.exit_code == 1 and "FAIL h100: capacity none" in budget.output
+    assert "error rate ≤ 1%" in budget.output and "error rate 17%" in budget.output
+    slo = "p95_e2e<10s,error_rate<100%"  # the budget switched off
+    ok = run("check", "--db", db, "--slo", slo, "--min-capacity", "4")
     assert ok.exit_code == 0 and "PASS h100: capacity concurrency 4" in ok.output
-    bad = run("check", "--db", db, "--slo", "p95_e2e<10s", "--min-capacity", "8")
+    bad = run("check", "--db", db, "--slo", slo, "--min-capacity", "8")
     assert bad.exit_code == 1 and "FAIL h100" in bad.output
     missing = run("check", "--db", db)
     assert missing.exit_code == 2 and "--min-capacity" in missing.output

@@ -10,35 +10,37 @@ with Warehouse("lab.duckdb") as wh:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from loadlens import sources
-from loadlens.analysis.cost import Cost, HostedPrice, Prices, Scenario, UserProfile, cost_at_zone
-from loadlens.analysis.coverage import SloCoverage, slo_coverage
-from loadlens.analysis.drivers import Drivers, decompose, stacked
+from loadlens.analysis.axes import axis_sweeps
+from loadlens.analysis.cost import cost_at_zone
+from loadlens.analysis.coverage import slo_coverage
+from loadlens.analysis.drivers import decompose, stacked
+from loadlens.analysis.failures import failure_kinds
 from loadlens.analysis.levels import levels as level_metrics
+from loadlens.analysis.result import Analysis, Economics
 from loadlens.analysis.saturation import (
-    Knee,
-    OperatingZone,
-    Plateau,
-    SloBoundary,
-    UslFit,
+    collapse,
     fit_usl,
     latency_knee,
     max_load_within_slos,
     operating_zones,
+    rate_saturation,
     slo_boundary,
     throughput_plateaus,
+    unplaced_verdicts,
 )
 from loadlens.analysis.sensitivity import scenarios
-from loadlens.analysis.whatif import WhatIf, solve
-from loadlens.config import SLO, Config
+from loadlens.analysis.variants import series_names
+from loadlens.analysis.whatif import solve
+from loadlens.config import SLO, Config, with_error_budget
 from loadlens.errors import InternalError, LoadlensError, WarehouseError
-from loadlens.findings import Finding, build_findings
+from loadlens.findings import build_findings
 from loadlens.trace import Trace
 from loadlens.warehouse import IngestOutcome, Warehouse
 
@@ -84,67 +86,6 @@ def ingest(
     return IngestResult(wh.ingest(traces, deployment, attributes), skipped)
 
 
-@dataclass(frozen=True)
-class Economics:
-    """Prices per deployment, the user profile, and optionally a hosted API to compare."""
-
-    prices: dict[str, Prices]
-    profile: UserProfile
-    hosted: HostedPrice | None = None
-
-    @classmethod
-    def from_config(cls, config: Config, deployments: pl.DataFrame) -> Economics | None:
-        """From [cost], [users] and [deployments.X]; None when no GPU price is known."""
-        prices = {}
-        for row in deployments.iter_rows(named=True):
-            name = row["deployment"]
-            dep = config.deployments.get(name)
-            hourly = (dep.gpu_hour_usd if dep else None) or config.cost.gpu_hour_usd
-            gpus = (dep.gpus_per_replica if dep else None) or row["gpus_per_replica"] or 1
-            if hourly:
-                prices[name] = Prices(hourly, gpus)
-        if not prices:
-            return None
-        u, c = config.users, config.cost
-        hosted = (
-            HostedPrice(c.hosted_input_usd_per_1m, c.hosted_output_usd_per_1m)
-            if c.hosted_input_usd_per_1m is not None and c.hosted_output_usd_per_1m is not None
-            else None
-        )
-        profile = UserProfile(
-            u.count,
-            u.requests_per_day,
-            u.active_hours,
-            u.peak_factor,
-            u.input_tokens,
-            u.output_tokens,
-        )
-        return cls(prices, profile, hosted)
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Everything the models say about a set of deployments, ready for findings and briefs."""
-
-    slos: tuple[SLO, ...]
-    coverage: list[SloCoverage]  # per SLO and deployment: judged as asked, on a stand-in, or not
-    runs: pl.DataFrame
-    deployments: pl.DataFrame
-    levels: pl.DataFrame
-    boundaries: list[SloBoundary]
-    plateaus: list[Plateau]
-    usl: list[UslFit]
-    knees: list[Knee]
-    zones: list[OperatingZone]
-    drivers: list[Drivers]
-    whatifs: list[WhatIf]
-    stacked: pl.DataFrame  # mean E2E parts per level, for the drivers chart
-    costs: list[Cost]
-    scenarios: list[Scenario]  # cost per user under output-length and SLO changes
-    economics: Economics | None
-    findings: list[Finding]
-
-
 def analyze(
     wh: Warehouse,
     deployments: list[str] | None = None,
@@ -155,7 +96,12 @@ def analyze(
     *,
     stand_in: bool = False,
 ) -> Analysis:
-    """Run the models over the warehouse's runs of `deployments` (all when None)."""
+    """Run the models over the warehouse's runs of `deployments` (all when None).
+
+    Every SLO set carries an error budget (1% of requests unless `slos` has one). Runs of a
+    deployment that differ in workload or server settings are analysed as series of it.
+    """
+    slos = with_error_budget(slos)
     runs = wh.runs(deployments)
     if runs.is_empty():
         known = wh.deployments()["deployment"].to_list()
@@ -164,30 +110,50 @@ def analyze(
             f"{wh.path}: no runs for {wanted}; the warehouse has: "
             f"{', '.join(known) if known else 'nothing yet (run loadlens ingest)'}"
         )
+    series = series_names(runs)
+    runs = runs.with_columns(
+        base_deployment=pl.col("deployment"),
+        deployment=pl.col("run_id").replace_strict(series, return_dtype=pl.String),
+    )
     ids = runs["run_id"].to_list()
     requests = wh.requests(ids)
-    levels = level_metrics(runs, requests, wh.run_stats(ids), slos, confidence)
-    drivers = decompose(runs, requests, wh.server_samples(ids))
+    levels = level_metrics(runs, requests, wh.run_stats(ids), slos, confidence).join(
+        runs.select("run_id", "base_deployment"), on="run_id", how="left"
+    )
+    drivers = decompose(runs, requests, wh.server_samples(ids), confidence)
     coverage = slo_coverage(levels, slos, stand_in)
-    boundaries = [
-        b
-        for c in coverage
-        if c.judged_on is not None
-        for b in slo_boundary(
+    judged = [
+        (
+            c.judged_on,
             levels.filter(
                 (pl.col("deployment") == c.deployment) & pl.col(c.judged_on.column).is_not_null()
             ),
-            c.judged_on,
         )
+        for c in coverage
+        if c.judged_on is not None
     ]
-    plateaus = throughput_plateaus(levels)
-    usl = fit_usl(levels)
-    knees = latency_knee(levels)
-    zones = operating_zones(list(max_load_within_slos(boundaries).values()), knees, headroom)
-    deployment_rows = wh.deployments().filter(
-        pl.col("deployment").is_in(runs["deployment"].unique().to_list())
+    boundaries = [b for slo, lv in judged for b in slo_boundary(lv, slo)]
+    missed: dict[str, list[str]] = {}
+    for slo, lv in judged:
+        for run_id, value in zip(lv["run_id"], lv[slo.column], strict=True):
+            missed.setdefault(run_id, [])
+            if value > slo.threshold_s:
+                missed[run_id].append(slo.label)
+    verdicts = [v for slo, lv in judged for v in unplaced_verdicts(lv, slo)]
+    binding = sorted(
+        max_load_within_slos(boundaries).values(), key=lambda b: b.capacity, reverse=True
     )
-    whatifs = solve(levels, requests, runs, list(max_load_within_slos(boundaries).values()), slos)
+    knees = latency_knee(levels)
+    zones = operating_zones(binding, knees, headroom)
+    deployment_rows = (
+        runs.select("deployment", "base_deployment")
+        .unique(maintain_order=True)
+        .join(
+            wh.deployments().rename({"deployment": "base_deployment"}),
+            on="base_deployment",
+            how="left",
+        )
+    )
     economics = Economics.from_config(config, deployment_rows) if config else None
     costs = [
         c
@@ -201,19 +167,27 @@ def analyze(
         )
         is not None
     ]
-    return Analysis(
+    analysis = Analysis(
         slos=slos,
+        confidence=confidence,
+        headroom=headroom,
         coverage=coverage,
         runs=runs,
         deployments=deployment_rows,
         levels=levels,
+        failures=failure_kinds(requests),
         boundaries=boundaries,
-        plateaus=plateaus,
-        usl=usl,
+        binding=binding,
+        verdicts=verdicts,
+        missed={k: tuple(v) for k, v in missed.items()},
+        plateaus=throughput_plateaus(levels),
+        usl=fit_usl(levels),
         knees=knees,
         zones=zones,
+        collapses=collapse(levels),
+        saturations=rate_saturation(levels),
         drivers=drivers,
-        whatifs=whatifs,
+        whatifs=solve(levels, requests, runs, binding, slos),
         stacked=stacked(runs, requests),
         costs=costs,
         scenarios=(
@@ -231,7 +205,6 @@ def analyze(
             else []
         ),
         economics=economics,
-        findings=build_findings(
-            levels, boundaries, plateaus, slos, usl, zones, costs, drivers, whatifs, coverage
-        ),
+        axes=axis_sweeps(levels, runs, requests, confidence),
     )
+    return replace(analysis, findings=build_findings(analysis))

@@ -6,6 +6,7 @@ import altair as alt
 import polars as pl
 import vl_convert as vlc
 
+from loadlens.analysis.axes import AxisSweep, shown_column
 from loadlens.analysis.saturation import UslFit
 from loadlens.config import METRIC_LABELS, SLO
 
@@ -245,3 +246,60 @@ def sensitivity_chart(rows: list[dict[str, object]]) -> str:
         .properties(width=2 * WIDTH - 60, height=110, title="")
     )
     return to_svg(_config(chart))
+
+
+AXIS_TITLES = {
+    "input_tokens": "Input length (tokens, target)",
+    "output_tokens": "Output length (tokens, target)",
+}
+
+
+def axis_chart(sweep: AxisSweep, slos: tuple[SLO, ...]) -> str:
+    """TTFT and E2E (p95, or the statistic their SLO names) against the swept length at
+    the sweep's one load, CI bars where the runs have them, each SLO dashed."""
+    from loadlens.findings.format import format_load  # late: findings import their modules
+
+    x = alt.X("value:Q", title=AXIS_TITLES[sweep.axis], scale=alt.Scale(zero=True))
+    panels = []
+    for metric in ("ttft_s", "e2e_s"):
+        column, slo = shown_column(sweep.points, metric, slos)
+        rows = [
+            {
+                "value": p.value,
+                "series": p.series,
+                "y": p.stat(column),
+                # An unbounded CI is drawn to the point itself, not invented.
+                "lo": p.stat(f"{column}_lo") or p.stat(column),
+                "hi": p.stat(f"{column}_hi") or p.stat(column),
+            }
+            for p in sweep.points
+            if p.stat(column) is not None
+        ]
+        label = f"{column.split('_')[0]} {METRIC_LABELS[metric]}"
+        y_title = f"{label} (s)"
+        base = alt.Chart(alt.Data(values=rows))
+        layers: list[alt.Chart] = [
+            base.mark_errorbar(ticks=True, color=PALETTE[0]).encode(
+                x=x, y=alt.Y("lo:Q", title=y_title), y2="hi:Q"
+            ),
+            base.mark_line(point=True, strokeWidth=2, color=PALETTE[0]).encode(
+                x=x,
+                y=alt.Y("y:Q", title=y_title),
+                tooltip=["series:N", "value:Q", alt.Tooltip("y:Q", format=".3f")],
+            ),
+        ]
+        title = f"{label} vs. {sweep.axis.split('_')[0]} length"
+        if slo is not None:
+            rule = alt.Data(values=[{"t": slo.threshold_s, "label": f"SLO {slo.threshold_s:g} s"}])
+            layers += [
+                alt.Chart(rule).mark_rule(color="#c00000", strokeDash=[6, 4]).encode(y="t:Q"),
+                alt.Chart(rule)
+                .mark_text(align="left", dx=4, dy=-6, color="#c00000", fontSize=11)
+                .encode(y="t:Q", x=alt.value(2), text="label:N"),
+            ]
+            title += f" (SLO {slo.threshold_s:g} s)"
+        panels.append(alt.layer(*layers).properties(width=WIDTH, height=HEIGHT, title=title))
+    chart = alt.hconcat(*panels).properties(
+        title=f"{sweep.base_deployment} at {format_load(sweep.load_mode, sweep.load_value)}"
+    )
+    return to_svg(_config(chart.resolve_scale(y="independent")))

@@ -19,9 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from loadlens import api
+from loadlens.analysis.variants import run_variants
 from loadlens.config import Config, format_seconds, load_config, parse_slos
 from loadlens.errors import ConfigError, InternalError, LoadlensError, WarehouseError
-from loadlens.findings import format_load, run_variants
+from loadlens.findings import format_load
 from loadlens.report.brief import build_brief
 from loadlens.report.render import FORMATS, render, render_by_suffix, write_atomic
 from loadlens.sources import plan
@@ -451,32 +452,62 @@ def check(
 ) -> None:
     """For CI pipelines: exit 1 when a deployment's SLO capacity falls below --min-capacity.
 
-    Capacity is the highest measured load meeting every SLO (measured, not interpolated).
-    Exit codes: 0 every deployment passes, 1 at least one regressed, 2 bad input.
+    Capacity is the highest measured load meeting every SLO, the error budget included
+    (measured, not interpolated). A run with no load to place it (all requests sent at
+    once, or an unrecorded load) fails when it misses any SLO; a deployment none of whose
+    runs can be judged fails too. Every deployment judged is named.
+    Exit codes: 0 every deployment passes, 1 at least one failed, 2 bad input.
     """
-    from loadlens.analysis.saturation import max_load_within_slos
-
     config = load_config(config_path)
     required = min_capacity or config.check.min_capacity
     if required is None:
         raise ConfigError("check needs --min-capacity (or check.min_capacity in the config)")
     analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     failed = False
-    for (name, mode), b in sorted(max_load_within_slos(analysis.boundaries).items()):
-        capacity = b.last_ok.load if b.last_ok else 0.0
-        ok = capacity >= required
-        failed = failed or not ok
-        finding = next(
-            (f for f in analysis.findings if f.kind == "capacity" and f.deployment == name), None
-        )
-        verdict = "[green]PASS[/]" if ok else "[bold red]FAIL[/]"
-        out.print(
-            f"{verdict} {name}: capacity {format_load(mode, capacity)} "
-            f"({'≥' if ok else '<'} {required:g} required)",
-            highlight=False,
-        )
-        if finding:
-            out.print(f"     {finding.sentence}", highlight=False)
+
+    def say(ok: bool | None, text: str, why: str | None = None) -> None:
+        verdict = {True: "[green]PASS[/]", False: "[bold red]FAIL[/]", None: "[yellow]FAIL[/]"}
+        out.print(f"{verdict[ok]} {text}", highlight=False)
+        if why:
+            out.print(f"     {why}", highlight=False)
+
+    capacity_sentences = {
+        (f.deployment, f.evidence.get("slo")): f.sentence
+        for f in analysis.findings
+        if f.kind == "capacity"
+    }
+    for name in analysis.levels["deployment"].unique(maintain_order=True).to_list():
+        judged = False
+        for b in analysis.binding_of(name):
+            judged = True
+            capacity = b.last_ok.load if b.last_ok else None
+            ok = capacity is not None and capacity >= required
+            failed = failed or not ok
+            say(
+                ok,
+                f"{name}: capacity "
+                + (format_load(b.load_mode, capacity) if capacity is not None else "none")
+                + f" ({'≥' if ok else '<'} {required:g} required)",
+                capacity_sentences.get((name, str(b.slo))),
+            )
+        for f in analysis.findings:
+            if f.kind == "capacity" and f.deployment == name and "run_id" in f.evidence:
+                judged = True
+                ok = f.severity != "critical"
+                failed = failed or not ok
+                say(
+                    ok,
+                    f"{name}: {'meets' if ok else 'misses'} its SLOs on a run with no load",
+                    f.sentence,
+                )
+        for c in analysis.coverage:
+            if c.deployment == name and c.judged_on is None:
+                failed = True
+                carried = ", ".join(c.carried) or "no statistic of it"
+                say(None, f"{name}: {c.slo} cannot be judged: its files carry {carried}")
+        if not judged:
+            failed = True
+            say(None, f"{name}: not judged: no run carries a statistic the SLOs are set on")
     if failed:
         raise typer.Exit(1)
 

@@ -60,7 +60,11 @@ SLO_PATTERN = re.compile(
     r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|mean)_(?P<metric>ttft|tpot|itl|e2e)\s*<=?\s*"
     r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>s|ms|us)\s*$"
 )
+ERROR_BUDGET_PATTERN = re.compile(
+    r"^\s*error_rate\s*<=?\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<pct>%?)\s*$"
+)
 DEFAULT_SLO = "p95_e2e<10s,p95_ttft<2s"
+DEFAULT_ERROR_BUDGET = 0.01  # of requests; `--slo error_rate<100%` switches it off
 
 
 def quantile_of(statistic: str) -> float | None:
@@ -74,29 +78,63 @@ def quantile_of(statistic: str) -> float | None:
 
 
 class SLO(BaseModel):
-    """One latency objective: `statistic` of `metric` must stay at or under `threshold_s`."""
+    """One objective: `statistic` of `metric` must stay at or under `threshold_s`.
+
+    A latency SLO (`p95_e2e<10s`) holds a percentile or mean of a latency, in seconds. The
+    error budget (`error_rate<1%`: metric "error_rate", statistic "share") holds the share
+    of requests that failed, as a fraction in `threshold_s`; it is judged per level like
+    any other objective, so a level that fails more requests than its budget does not
+    meet the SLOs however fast the rest were.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    metric: Literal["ttft_s", "tpot_s", "itl_s", "e2e_s"]
-    statistic: str  # "p95", "p99", "mean", ...
+    metric: Literal["ttft_s", "tpot_s", "itl_s", "e2e_s", "error_rate"]
+    statistic: str  # "p95", "p99", "mean", ... ("share" for the error budget)
     threshold_s: float = Field(gt=0)
 
     @property
+    def is_latency(self) -> bool:
+        return self.metric != "error_rate"
+
+    @property
     def quantile(self) -> float | None:
-        return quantile_of(self.statistic)
+        return quantile_of(self.statistic) if self.is_latency else None
 
     @property
     def column(self) -> str:
         """The column of the levels table this SLO is judged on."""
-        return f"{self.statistic}_{self.metric}"
+        return f"{self.statistic}_{self.metric}" if self.is_latency else "error_rate"
 
     @property
     def label(self) -> str:
-        return f"{self.statistic} {METRIC_LABELS[self.metric]}"
+        return f"{self.statistic} {METRIC_LABELS[self.metric]}" if self.is_latency else "error rate"
+
+    def format(self, value: float | None) -> str:
+        """A value of this SLO's statistic: `12.4 s` or `3.2%`."""
+        if self.is_latency or value is None:
+            return format_seconds(value)
+        return format_share(value)
 
     def __str__(self) -> str:
-        return f"{self.label} ≤ {format_seconds(self.threshold_s)}"
+        return f"{self.label} ≤ {self.format(self.threshold_s)}"
+
+
+def format_share(value: float) -> str:
+    """`1%`, `0.5%`, `87%`, `100%`."""
+    pct = value * 100
+    return f"{pct:.0f}%" if pct >= 10 or pct == round(pct) else f"{pct:.2g}%"
+
+
+def error_budget(threshold: float = DEFAULT_ERROR_BUDGET) -> SLO:
+    return SLO(metric="error_rate", statistic="share", threshold_s=threshold)
+
+
+def with_error_budget(slos: tuple[SLO, ...]) -> tuple[SLO, ...]:
+    """The SLOs with the default error budget added, unless one was given."""
+    if any(not s.is_latency for s in slos):
+        return slos
+    return (*slos, error_budget())
 
 
 def parse_slos(spec: str) -> tuple[SLO, ...]:
@@ -105,11 +143,21 @@ def parse_slos(spec: str) -> tuple[SLO, ...]:
     for part in spec.split(","):
         if not part.strip():
             continue
+        if budget := ERROR_BUDGET_PATTERN.match(part):
+            value = float(budget["value"]) / (100 if budget["pct"] else 1)
+            if not 0 < value <= 1:
+                raise ConfigError(
+                    f"--slo '{part.strip()}': the error budget is a share of requests, "
+                    "above 0 and at most 100%, e.g. error_rate<1% (error_rate<100% switches "
+                    "it off)"
+                )
+            slos.append(error_budget(value))
+            continue
         m = SLO_PATTERN.match(part)
         if not m:
             raise ConfigError(
-                f"--slo '{part.strip()}': expected <pNN|mean>_<ttft|tpot|itl|e2e><<value><s|ms>,"
-                " e.g. p95_e2e<10s or p99_tpot<50ms"
+                f"--slo '{part.strip()}': expected <pNN|mean>_<ttft|tpot|itl|e2e><<value><s|ms>"
+                " (e.g. p95_e2e<10s or p99_tpot<50ms) or error_rate<N% (e.g. error_rate<1%)"
             )
         slos.append(
             SLO(

@@ -68,7 +68,7 @@ def slo_coverage(levels: pl.DataFrame, slos: tuple[SLO, ...], stand_in: bool) ->
         stats = _stat_columns(levels, slo.metric)
         for (deployment,), group in levels.group_by("deployment", maintain_order=True):
             # Runs with no latency at all failed entirely: the error budget judges those.
-            rows = [r for r in group.iter_rows(named=True) if _has_latency(r)]
+            rows = [r for r in group.iter_rows(named=True) if not slo.is_latency or _has_latency(r)]
             lacking = [r for r in rows if r.get(slo.column) is None]
             judged_on: SLO | None = slo if len(lacking) < len(rows) else None
             if lacking and stand_in:

@@ -15,7 +15,7 @@ These four sum to the growth of mean E2E exactly. (Means, not p95: percentiles d
 add; the brief states p95 beside them.) Server signals, where scraped, are evidence.
 
 `token_costs` is the per-request view of the same question: at each level, the least-
-squares fit E2E = c + β_in·input tokens + β_out·output tokens, with normal-theory 95%
+squares fit E2E = c + β_in·input tokens + β_out·output tokens, with normal-theory
 intervals on the slopes. β_out is what one more generated token costs at that load; its
 growth with load is decode contention seen request by request, not through means.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import polars as pl
 
@@ -100,13 +101,12 @@ def prefill_fit(requests: pl.DataFrame, run_id: str) -> tuple[float, float]:
 
 
 TOKEN_COST_MIN_REQUESTS = 10
-Z95 = 1.959964
 
 
-def token_costs(requests: pl.DataFrame) -> pl.DataFrame:
+def token_costs(requests: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
     """Per run: E2E regressed on input and output tokens over its successful requests.
 
-    Columns: run_id, n, per_input_token_s, per_output_token_s, each with _lo/_hi (95%,
+    Columns: run_id, n, per_input_token_s, per_output_token_s, each with _lo/_hi (at `confidence`,
     normal approximation), and r2. A slope is null where its tokens do not vary (forced
     output lengths leave nothing to regress on); runs under 10 requests are left out.
     """
@@ -133,16 +133,17 @@ def token_costs(requests: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("n") >= TOKEN_COST_MIN_REQUESTS)
         .sort("run_id")
     )
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     rows = []
     for r in sums.iter_rows(named=True):
-        rows.append({"run_id": r["run_id"], "n": r["n"], **_ols2(r)})
+        rows.append({"run_id": r["run_id"], "n": r["n"], **_ols2(r, z)})
     schema = {"run_id": pl.String, "n": pl.Int64, "r2": pl.Float64}
     for name in ("per_input_token_s", "per_output_token_s"):
         schema |= {name: pl.Float64, f"{name}_lo": pl.Float64, f"{name}_hi": pl.Float64}
     return pl.DataFrame(rows, schema=schema)
 
 
-def _ols2(r: dict[str, float]) -> dict[str, float | None]:
+def _ols2(r: dict[str, float], z: float) -> dict[str, float | None]:
     """Two-regressor least squares from centred sums; a regressor without variance is
     dropped (its slope null) and the other fitted alone."""
     keep = [k for k in ("1", "2") if r[f"s{k}{k}"] > 1e-9]
@@ -170,7 +171,7 @@ def _ols2(r: dict[str, float]) -> dict[str, float | None]:
     out["r2"] = explained / r["syy"] if r["syy"] > 0 else None
     for k, name in (("1", "per_input_token_s"), ("2", "per_output_token_s")):
         if k in beta:
-            half = Z95 * math.sqrt(sigma2 * inv[f"{k}{k}"]) if dof > 0 else math.inf
+            half = z * math.sqrt(sigma2 * inv[f"{k}{k}"]) if dof > 0 else math.inf
             out |= {name: beta[k], f"{name}_lo": beta[k] - half, f"{name}_hi": beta[k] + half}
     return out
 
@@ -198,13 +199,18 @@ def _signals(samples: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def decompose(runs: pl.DataFrame, requests: pl.DataFrame, samples: pl.DataFrame) -> list[Drivers]:
+def decompose(
+    runs: pl.DataFrame,
+    requests: pl.DataFrame,
+    samples: pl.DataFrame,
+    confidence: float = 0.95,
+) -> list[Drivers]:
     """Drivers of every level above the lightest, per deployment and load mode."""
     means = (
         per_level(requests, runs)
         .join(_signals(samples), on="run_id", how="left")
         .join(
-            token_costs(requests).select(
+            token_costs(requests, confidence).select(
                 "run_id", "per_output_token_s", "per_output_token_s_lo", "per_output_token_s_hi"
             ),
             on="run_id",

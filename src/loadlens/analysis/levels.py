@@ -175,7 +175,7 @@ def _goodput_ok(requests: pl.DataFrame, slos: tuple[SLO, ...]) -> pl.Expr:
     """Per request: successful and within every per-request SLO threshold (ITL excluded)."""
     cond = pl.col("status") == "ok"
     for slo in slos:
-        if slo.metric != "itl_s":
+        if slo.is_latency and slo.metric != "itl_s":
             cond = cond & (pl.col(slo.metric) <= slo.threshold_s).fill_null(False)
     return cond
 
@@ -187,13 +187,31 @@ def with_every_stat_column(frame: pl.DataFrame, slos: tuple[SLO, ...] = ()) -> p
     """Every statistic column (value, _lo, _hi) and n_ column a consumer may ask for, null
     where no run carries it: a summary-only file without p95 must read as "not recorded",
     never as a missing column."""
-    stats = dict.fromkeys([*STANDARD_STATISTICS, *(s.statistic for s in slos)])
+    stats = dict.fromkeys([*STANDARD_STATISTICS, *(s.statistic for s in slos if s.is_latency)])
     wanted = [f"{st}_{m}{suffix}" for st in stats for m in METRICS for suffix in ("", "_lo", "_hi")]
     wanted += [f"n_{m}" for m in METRICS]
     missing = [c for c in wanted if c not in frame.columns]
     return frame.with_columns(
         pl.lit(None, dtype=pl.Int64 if c.startswith("n_") else pl.Float64).alias(c) for c in missing
     )
+
+
+def wilson(failed: pl.Series, total: pl.Series, confidence: float) -> tuple[pl.Series, pl.Series]:
+    """Wilson score interval of a share (failed / total): sound at 0 and at small n, where
+    the normal one collapses to a point (Brown, Cai & DasGupta, 2001)."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    lo, hi = [], []
+    for k, n in zip(failed.to_list(), total.to_list(), strict=True):
+        if k is None or not n:
+            lo.append(None)
+            hi.append(None)
+            continue
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        lo.append(max(0.0, centre - half))
+        hi.append(min(1.0, centre + half))
+    return pl.Series(lo, dtype=pl.Float64), pl.Series(hi, dtype=pl.Float64)
 
 
 def _wide_name(pivoted: str) -> str:
@@ -236,6 +254,7 @@ def levels(
     per_run = req.group_by("run_id").agg(
         n_requests=pl.len().cast(pl.Int64),
         n_ok=(pl.col("status") == "ok").sum().cast(pl.Int64),
+        n_cancelled=(pl.col("status") == "cancelled").sum().cast(pl.Int64),
         output_tokens_ok=pl.col("output_tokens").filter(pl.col("status") == "ok").sum(),
         input_tokens_ok=pl.col("input_tokens").filter(pl.col("status") == "ok").sum(),
         n_good=_goodput_ok(req, slos).sum().cast(pl.Int64),
@@ -246,7 +265,9 @@ def levels(
             *(
                 pl.col(m).filter(pl.col("status") == "ok").is_not_null().any()
                 | (pl.col("status") != "ok").all()
-                for m in dict.fromkeys(s.metric for s in slos if s.metric != "itl_s")
+                for m in dict.fromkeys(
+                    s.metric for s in slos if s.is_latency and s.metric != "itl_s"
+                )
             ),
         ),
         mean_e2e_ok=pl.col("e2e_s").filter(pl.col("status") == "ok").mean(),
@@ -290,9 +311,12 @@ def levels(
     out = out.with_columns(
         basis=pl.when(has_rows).then(pl.lit("requests")).otherwise(pl.lit("summary")),
         n_requests=pl.coalesce("n_requests", "declared_requests"),
+        # Cancelled requests (the run ended before they completed: GuideLLM "incomplete")
+        # were neither served nor refused: they are not failures and not in the budget.
         n_errors=pl.when(has_rows)
-        .then(pl.col("n_requests") - pl.col("n_ok"))
+        .then(pl.col("n_requests") - pl.col("n_ok") - pl.col("n_cancelled"))
         .otherwise(pl.col("declared_errors")),
+        n_cancelled=pl.col("n_cancelled").fill_null(0),
         request_throughput_rps=pl.when(has_rows)
         .then(pl.col("n_ok") / duration)
         .otherwise(pl.col("tool_request_throughput_rps")),
@@ -306,15 +330,20 @@ def levels(
             pl.col("n_good") / duration
         ),
     ).with_columns(
-        error_rate=pl.col("n_errors") / pl.col("n_requests"),
+        error_rate=pl.when(pl.col("n_requests") - pl.col("n_cancelled") > 0).then(
+            pl.col("n_errors") / (pl.col("n_requests") - pl.col("n_cancelled"))
+        ),
         # Little's law, L = X * W: the concurrency the server actually held on average.
         achieved_concurrency=pl.col("request_throughput_rps")
         * pl.coalesce("mean_e2e_ok", "mean_e2e_s"),
     )
+    lo, hi = wilson(out["n_errors"], out["n_requests"] - out["n_cancelled"], confidence)
     out = out.with_columns(
+        error_rate_lo=lo,
+        error_rate_hi=hi,
         achieved_ratio=pl.when(pl.col("load_mode") == "concurrency").then(
             pl.col("achieved_concurrency") / pl.col("load_value")
-        )
+        ),
     )
     return out.drop(
         "declared_requests",

@@ -43,6 +43,8 @@ class SloBoundary:
     boundary_lo: float | None  # pessimistic (upper CI); None: may lie below last_ok
     boundary_hi: float | None  # optimistic (lower CI); None: may lie beyond first_breach
     max_load_measured: float
+    n_loads: int = 2  # distinct loads measured: 1 is a single-level study, no curve
+    min_load_measured: float | None = None
 
     @property
     def status(self) -> str:
@@ -51,6 +53,15 @@ class SloBoundary:
         if self.last_ok is None:
             return "breached_at_lowest"
         return "crossed"
+
+    @property
+    def capacity(self) -> float:
+        """The load this SLO allows, for ranking: ∞ never breached, -∞ none."""
+        if self.status == "never_breached":
+            return math.inf
+        if self.status == "breached_at_lowest":
+            return -math.inf
+        return self.boundary_load  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -81,22 +92,22 @@ def value_at(points: list[tuple[float, float]], x: float) -> float | None:
     return points[0][1] if len(points) == 1 and points[0][0] == x else None
 
 
+def _level(row: dict[str, Any], column: str) -> Level:
+    """One row's value of `column` with its interval and sample size."""
+    metric = column.split("_", 1)[1]
+    n_col = "n_requests" if column == "error_rate" else f"n_{metric}"
+    return Level(
+        load=row["load_value"],
+        value=row[column],
+        lo=row.get(f"{column}_lo"),
+        hi=row.get(f"{column}_hi"),
+        n=row.get(n_col),
+    )
+
+
 def _series(levels: pl.DataFrame, column: str) -> list[Level]:
     rows = levels.filter(pl.col(column).is_not_null()).sort("load_value")
-    lo = f"{column}_lo" if f"{column}_lo" in rows.columns else None
-    hi = f"{column}_hi" if f"{column}_hi" in rows.columns else None
-    metric = column.split("_", 1)[1]
-    n_col = f"n_{metric}" if f"n_{metric}" in rows.columns else None
-    return [
-        Level(
-            load=r["load_value"],
-            value=r[column],
-            lo=r[lo] if lo else None,
-            hi=r[hi] if hi else None,
-            n=r[n_col] if n_col else None,
-        )
-        for r in rows.iter_rows(named=True)
-    ]
+    return [_level(r, column) for r in rows.iter_rows(named=True)]
 
 
 def slo_boundary(levels: pl.DataFrame, slo: SLO) -> list[SloBoundary]:
@@ -139,25 +150,57 @@ def slo_boundary(levels: pl.DataFrame, slo: SLO) -> list[SloBoundary]:
                 boundary_lo=lo,
                 boundary_hi=hi,
                 max_load_measured=series[-1].load,
+                n_loads=len({lv.load for lv in series}),
+                min_load_measured=series[0].load,
             )
         )
     return out
 
 
+@dataclass(frozen=True)
+class RunVerdict:
+    """A run with no load to place it on a curve (everything sent at once, or a load the
+    tool did not record), judged on one SLO on its own."""
+
+    deployment: str
+    run_id: str
+    load_mode: str
+    n_requests: int | None
+    slo: SLO
+    level: Level
+
+    @property
+    def meets(self) -> bool:
+        return self.level.value <= self.slo.threshold_s
+
+
+def unplaced_verdicts(levels: pl.DataFrame, slo: SLO) -> list[RunVerdict]:
+    """Every run without a load value that carries the SLO's statistic, judged on it."""
+    rows = levels.filter(pl.col("load_value").is_null())
+    if slo.column not in rows.columns:
+        return []
+    out = []
+    for (deployment,), group in rows.group_by("deployment", maintain_order=True):
+        for row in group.filter(pl.col(slo.column).is_not_null()).iter_rows(named=True):
+            out.append(
+                RunVerdict(
+                    str(deployment),
+                    row["run_id"],
+                    row["load_mode"],
+                    row["n_requests"],
+                    slo,
+                    _level(row, slo.column),
+                )
+            )
+    return out
+
+
 def max_load_within_slos(boundaries: list[SloBoundary]) -> dict[tuple[str, str], SloBoundary]:
     """Per (deployment, load mode), the binding SLO: the boundary reached at the lowest load."""
-
-    def capacity(b: SloBoundary) -> float:
-        if b.status == "never_breached":
-            return float("inf")
-        if b.status == "breached_at_lowest":
-            return float("-inf")
-        return b.boundary_load  # type: ignore[return-value]
-
     binding: dict[tuple[str, str], SloBoundary] = {}
     for b in boundaries:
         key = (b.deployment, b.load_mode)
-        if key not in binding or capacity(b) < capacity(binding[key]):
+        if key not in binding or b.capacity < binding[key].capacity:
             binding[key] = b
     return binding
 
@@ -348,7 +391,9 @@ def operating_zones(
     by_key = {(k.deployment, k.load_mode): k.load for k in knees}
     zones = []
     for b in binding:
-        if b.status == "breached_at_lowest":
+        # One load measured is a point, not a zone: where latency turns, or where the SLO
+        # would break, cannot be told from it.
+        if b.status == "breached_at_lowest" or b.n_loads < 2:
             continue
         limit = b.boundary_load if b.status == "crossed" else None
         knee = by_key.get((b.deployment, b.load_mode))

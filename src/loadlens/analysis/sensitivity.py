@@ -95,7 +95,7 @@ def scenarios(
             out.append(Scenario(deployment, name, _cost(scaled, slos, headroom, *args)))
         for name, f in SLO_SCALES.items():
             scaled_slos = tuple(
-                SLO(metric=s.metric, statistic=s.statistic, threshold_s=s.threshold_s * f)
+                s.model_copy(update={"threshold_s": s.threshold_s * f}) if s.is_latency else s
                 for s in slos
             )
             out.append(Scenario(deployment, name, _cost(lv, scaled_slos, headroom, *args)))

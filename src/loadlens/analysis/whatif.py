@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import orjson
 import polars as pl
 
 from loadlens.analysis.drivers import prefill_fit
@@ -47,6 +48,8 @@ class WhatIf:
     value: float  # k for scales, replica count for replicas
     predicted: dict[str, float]  # SLO column -> predicted value
     basis: str
+    at_cap_share: float | None = None  # share of outputs at the level's length cap
+    reasoning_share: float | None = None  # share of output tokens that were reasoning
 
 
 def _quantile(values: pl.Series, q: float) -> float | None:
@@ -179,6 +182,30 @@ def _meets(predicted: dict[str, float], slos: tuple[SLO, ...]) -> bool:
     return all(predicted.get(s.column, 0.0) <= s.threshold_s for s in slos)
 
 
+def _output_caveats(reqs: pl.DataFrame, runs: pl.DataFrame) -> tuple[float | None, float | None]:
+    """What cutting outputs would cut: the share of outputs that ran to the length cap (the
+    run's max_tokens target, else the longest output when every output is that long), and
+    the share of output tokens that were reasoning, where the file says."""
+    ok = reqs.filter(pl.col("status") == "ok")["output_tokens"].drop_nulls()
+    targets, reasoning = [], 0
+    for text in runs["workload"].to_list() if "workload" in runs.columns else []:
+        w = orjson.loads(text) if text else {}
+        if isinstance(w, dict):
+            if isinstance(w.get("output_tokens"), int | float):
+                targets.append(w["output_tokens"])
+            if isinstance(w.get("reasoning_tokens_in_output"), int | float):
+                reasoning += w["reasoning_tokens_in_output"]
+    at_cap = None
+    if ok.len():
+        cap = max(targets) if targets else None
+        if cap is not None:
+            at_cap = float((ok >= cap).mean())  # type: ignore[arg-type]
+        elif ok.min() == ok.max():
+            at_cap = 1.0
+    total = int(ok.sum()) if ok.len() else 0
+    return at_cap, (reasoning / total if reasoning and total else None)
+
+
 def solve(
     levels: pl.DataFrame,
     requests: pl.DataFrame,
@@ -187,10 +214,13 @@ def solve(
     slos: tuple[SLO, ...],
 ) -> list[WhatIf]:
     """At each deployment's first breach: the smallest output cap, prompt cut and replica
-    count that meet every SLO (those that can)."""
+    count that meet every latency SLO (those that can). A level over its error budget gets
+    none: no change to lengths or replicas predicts fewer failures."""
+    budget = next((s for s in slos if not s.is_latency), None)
+    slos = tuple(s for s in slos if s.is_latency)
     out: list[WhatIf] = []
     for b in binding:
-        if b.first_breach is None:
+        if b.first_breach is None or not b.slo.is_latency:
             continue
         load = b.first_breach.load
         key = (pl.col("deployment") == b.deployment) & (pl.col("load_mode") == b.load_mode)
@@ -201,6 +231,8 @@ def solve(
         lightest = runs.filter(key).sort("load_value")["run_id"][0]
         _, slope = prefill_fit(requests, lightest)
         level_row = levels.filter(key & (pl.col("load_value") == load))
+        if budget and level_row.height and (level_row["error_rate"][0] or 0) > budget.threshold_s:
+            continue
         in_flight = level_row["achieved_concurrency"][0] if level_row.height else None
         stall = prefill_stall(reqs, in_flight or load, slope)
         predict: Callable[[float], dict[str, float] | None]
@@ -226,7 +258,20 @@ def solve(
             )
         if (cut := _largest_k(predict, slos)) is not None:
             k, predicted = cut
-            out.append(WhatIf(b.deployment, b.load_mode, load, "output_scale", k, predicted, basis))
+            at_cap, reasoning = _output_caveats(reqs, runs.filter(pl.col("run_id").is_in(run_ids)))
+            out.append(
+                WhatIf(
+                    b.deployment,
+                    b.load_mode,
+                    load,
+                    "output_scale",
+                    k,
+                    predicted,
+                    basis,
+                    at_cap,
+                    reasoning,
+                )
+            )
         if slope > 0 and _meets(predict_input_scale(reqs, 0.05, slope, slos), slos):
             lo, hi = 0.05, 1.0
             for _ in range(30):

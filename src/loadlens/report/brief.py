@@ -15,28 +15,12 @@ import polars as pl
 from pydantic import BaseModel
 
 from loadlens import __version__
-from loadlens.analysis.coverage import SloCoverage
-from loadlens.analysis.saturation import OperatingZone, SloBoundary, max_load_within_slos
-from loadlens.api import Analysis
-from loadlens.config import format_seconds
-from loadlens.findings import Finding, approx, boundary_range, format_load, run_variants
-
-# The order a reader follows for one deployment: what it carries, where and why it breaks,
-# what fixes it, where to run it and what that costs; then what qualifies the numbers.
-STORY = (
-    "capacity",
-    "slo_unjudged",
-    "slo_breach",
-    "drivers",
-    "whatif",
-    "operating_zone",
-    "cost",
-    "errors",
-    "collapse",
-    "rate_saturation",
-    "throughput_plateau",
-)
-NOTES = ("slo_stand_in", "scalability", "littles_law", "summary_only", "sample_size")
+from loadlens.analysis.result import Analysis
+from loadlens.analysis.saturation import OperatingZone, RunVerdict, SloBoundary
+from loadlens.analysis.variants import run_variants
+from loadlens.config import format_seconds, format_share
+from loadlens.findings import NOTES, STORY, Finding, approx, at_load, boundary_range, format_load
+from loadlens.findings.capacity import judged_slos, lower_loads_advice
 
 
 class FindingGroup(BaseModel):
@@ -82,14 +66,10 @@ class Brief(BaseModel):
     cost_basis: str
     charts: dict[str, str]
     missing_charts: list[str]  # each chart not drawn, with why
-
-
-def _capacity(b: SloBoundary) -> float:
-    if b.status == "never_breached":
-        return math.inf
-    if b.status == "breached_at_lowest":
-        return -math.inf
-    return b.boundary_load or 0.0
+    axis_charts: list[dict[str, str]]  # latency against a swept length, per sweep
+    ci: str  # "95%": the confidence level every interval is at
+    headroom: str  # "80%": the stable zone's share of the lower limit
+    error_budget: str  # "error rate ≤ 1%"
 
 
 MODE_LABELS = {
@@ -99,30 +79,72 @@ MODE_LABELS = {
 }
 
 
-def decision(binding: list[SloBoundary], coverage: list[SloCoverage] = ()) -> str:  # type: ignore[assignment]
-    """The decision in one sentence: how much load each deployment can carry within SLO."""
-    if not binding:
-        unjudged = [c for c in coverage if c.unjudged_run_ids]
-        if unjudged:
-            asked = ", ".join(dict.fromkeys(str(c.slo) for c in unjudged))
-            carried = ", ".join(sorted({s for c in unjudged for s in c.carried}))
-            return (
-                f"No SLO can be judged on these runs: the files carry {carried or 'none'} "
-                f"of the latencies asked for, not what {asked} needs (see the findings for "
-                "how to judge them)."
+def decision(analysis: Analysis) -> str:
+    """The decision in one sentence: how much load each deployment can carry within SLO,
+    and how the runs with no load to place them fared."""
+    binding, coverage = analysis.binding, analysis.coverage
+    parts = []
+    if binding:
+        parts.append(_sweep_decision(binding))
+        for name in dict.fromkeys(b.deployment for b in binding):
+            _, unjudged = judged_slos(analysis, name)
+            if unjudged:
+                parts.append(
+                    f"For {name}, that covers only what can be judged{unjudged}: "
+                    "see the findings."
+                )
+    if analysis.verdicts:
+        parts.append(_verdict_decision(analysis.verdicts))
+    if parts:
+        return " ".join(parts)
+    unjudged = [c for c in coverage if c.unjudged_run_ids]
+    if unjudged:
+        asked = ", ".join(dict.fromkeys(str(c.slo) for c in unjudged))
+        carried = ", ".join(sorted({s for c in unjudged for s in c.carried}))
+        return (
+            f"No SLO can be judged on these runs: the files carry {carried or 'none'} "
+            f"of the latencies asked for, not what {asked} needs (see the findings for "
+            "how to judge them)."
+        )
+    return "No run carries a latency or a request count the SLOs can be judged on."
+
+
+def _verdict_decision(verdicts: list[RunVerdict]) -> str:
+    by_run: dict[str, list[RunVerdict]] = {}
+    for v in verdicts:
+        by_run.setdefault(v.run_id, []).append(v)
+    out = []
+    for vs in by_run.values():
+        v0 = vs[0]
+        where = at_load(v0.load_mode, None, v0.n_requests)
+        missed = [v for v in vs if not v.meets]
+        if missed:
+            out.append(
+                f"{where[0].upper()}{where[1:]}, {v0.deployment} misses "
+                + ", ".join(
+                    f"{v.slo} ({v.slo.label} {v.slo.format(v.level.value)})" for v in missed
+                )
+                + "."
             )
-        return "No load level carries a latency percentile the SLOs can be judged on."
+        else:
+            out.append(f"{where[0].upper()}{where[1:]}, {v0.deployment} meets every SLO.")
+    return " ".join(out)
+
+
+def _sweep_decision(binding: list[SloBoundary]) -> str:
     modes = list(dict.fromkeys(b.load_mode for b in binding))
     if len(modes) > 1:  # a concurrency and a rate are not one scale: decide per mode
         return " ".join(
-            f"{MODE_LABELS.get(m, m)}: " + decision([b for b in binding if b.load_mode == m])
+            f"{MODE_LABELS.get(m, m)}: " + _sweep_decision([b for b in binding if b.load_mode == m])
             for m in modes
         )
-    ranked = sorted(binding, key=_capacity, reverse=True)
+    ranked = sorted(binding, key=lambda b: b.capacity, reverse=True)
     best = ranked[0]
 
     def limit(b: SloBoundary) -> str:
         if b.status == "never_breached":
+            if b.n_loads == 1:
+                return f"{format_load(b.load_mode, b.max_load_measured)} met (its one load)"
             return f"at least {format_load(b.load_mode, b.max_load_measured)} (never breached)"
         if b.status == "breached_at_lowest":
             return "none of the measured loads"
@@ -135,12 +157,26 @@ def decision(binding: list[SloBoundary], coverage: list[SloCoverage] = ()) -> st
 
     if len(ranked) == 1:
         if best.status == "breached_at_lowest":
+            where = (
+                "at its one measured load"
+                if best.n_loads == 1
+                else "even at the lightest measured load"
+            )
+            first = best.first_breach
+            assert first is not None
             return (
-                f"{best.deployment} misses {best.slo} even at the lightest measured load, "
-                f"{format_load(best.load_mode, best.first_breach.load)}: "  # type: ignore[union-attr]
-                "it cannot serve this SLO as deployed."
+                f"{best.deployment} misses {best.slo} {where}, "
+                f"{format_load(best.load_mode, first.load)} "
+                f"({best.slo.label} {best.slo.format(first.value)}): "
+                f"{lower_loads_advice(best)}."
             )
         if best.status == "never_breached":
+            if best.n_loads == 1:
+                return (
+                    f"{best.deployment} meets the SLOs at its one measured load, "
+                    f"{format_load(best.load_mode, best.max_load_measured)}; measure more "
+                    "loads to find where it stops."
+                )
             return (
                 f"{best.deployment} meets every SLO at every measured load, up to "
                 f"{format_load(best.load_mode, best.max_load_measured)}; measure higher "
@@ -152,12 +188,7 @@ def decision(binding: list[SloBoundary], coverage: list[SloCoverage] = ()) -> st
             f"the highest measured load meeting every SLO. {best.slo} breaks at {limit(best)}."
         )
     second = ranked[1]
-    comparable = (
-        len({b.load_mode for b in ranked}) == 1
-        and best.status == "crossed"
-        and second.status == "crossed"
-        and second.boundary_load
-    )
+    comparable = best.status == "crossed" and second.status == "crossed" and second.boundary_load
     ratio = (
         f", {best.boundary_load / second.boundary_load:.1f}× that of {second.deployment}"  # type: ignore[operator]
         if comparable
@@ -259,7 +290,7 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
         if b.status == "crossed":
             interp = f"≈ {approx(b.load_mode, b.boundary_load or 0):g} ({boundary_range(b)})"
         elif b.status == "never_breached":
-            interp = f"> {b.max_load_measured:g}"
+            interp = "unknown (one load)" if b.n_loads == 1 else f"> {b.max_load_measured:g}"
         else:
             interp = "< lowest measured"
         zone = next(
@@ -279,7 +310,8 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
                 "boundary": interp,
                 "zone": f"≤ {approx(b.load_mode, zone.max_load):g}" if zone else "–",
                 "binding_slo": str(b.slo),
-                "value_at_last_ok": (format_seconds(b.last_ok.value) if b.last_ok else "–"),
+                "value_at_last_ok": (b.slo.format(b.last_ok.value) if b.last_ok else "–"),
+                "error_rate": _worst_errors(lv),
                 "peak_tps": f"{_fmt_num(peak['output_throughput_tps'])} at "
                 + (load(peak["load_value"]) if peak["load_value"] is not None else "–"),
                 "goodput_at_last_ok": (
@@ -292,6 +324,37 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
             }
         )
     return rows
+
+
+def _worst_errors(lv: pl.DataFrame) -> str:
+    """`0%`, or the worst level's share of failed requests and where: `87% at c5`."""
+    rates = lv.filter(pl.col("error_rate").is_not_null())
+    if rates.is_empty():
+        return "–"
+    worst = rates.sort("error_rate", descending=True).row(0, named=True)
+    if not worst["error_rate"]:
+        return "0%"
+    return f"{format_share(worst['error_rate'])} at " + (
+        f"{worst['load_value']:g}" if worst["load_value"] is not None else "burst"
+    )
+
+
+def _errors_cell(row: dict[str, Any]) -> str:
+    if row["n_errors"] is None:
+        return "–"
+    text = f"{row['n_errors']:,}"
+    if row["n_errors"] and row["error_rate"] is not None:
+        text += f" ({format_share(row['error_rate'])})"
+    if row.get("n_cancelled"):
+        text += f" +{row['n_cancelled']:,} cancelled"
+    return text
+
+
+def _verdict_cell(missed: tuple[str, ...] | None) -> str:
+    """`meets`, `misses p95 E2E, error rate`, or `not judged`."""
+    if missed is None:
+        return "not judged"
+    return "misses " + ", ".join(missed) if missed else "meets"
 
 
 def _ci(row: dict[str, Any], col: str) -> str:
@@ -330,7 +393,8 @@ def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
                 else f"{row['load_value']:g}"
             ),
             "n": f"{row['n_requests']:,}" if row["n_requests"] is not None else "–",
-            "errors": f"{row['n_errors']}" if row["n_errors"] is not None else "–",
+            "errors": _errors_cell(row),
+            "verdict": _verdict_cell(analysis.missed.get(row["run_id"])),
             "tps": _fmt_num(row["output_throughput_tps"]),
             "goodput": _fmt_num(row["goodput_rps"], ".2f"),
             "basis": row["basis"],
@@ -363,6 +427,20 @@ def _is_simulated(analysis: Analysis) -> bool:
     return False
 
 
+def axis_charts(analysis: Analysis) -> list[dict[str, str]]:
+    """Latency against the swept length, one chart per sweep at one load."""
+    from loadlens import charts  # altair: loaded only to draw (~0.7 s)
+
+    return [
+        {
+            "title": f"{s.base_deployment}: latency vs {s.axis.split('_')[0]} length "
+            f"{at_load(s.load_mode, s.load_value)}",
+            "svg": charts.axis_chart(s, analysis.slos),
+        }
+        for s in analysis.axes
+    ]
+
+
 def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
     """The charts that have data to draw, and for each one left out, why."""
     from loadlens import charts  # altair: loaded only to draw (~0.7 s)
@@ -373,7 +451,8 @@ def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
     if lv["load_value"].n_unique() < 2:
         return drawn, [
             "charts against load need at least two measured loads; "
-            f"these runs have {lv['load_value'].n_unique()} (the table below has every run)"
+            f"these runs have {lv['load_value'].n_unique()} (the table below has every run"
+            + (", and the charts above show the length sweep)" if analysis.axes else ")")
         ]
     plotted = [s for s in analysis.slos if lv[s.column].is_not_null().any()]
     if plotted:
@@ -397,9 +476,7 @@ def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
 
 
 def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
-    binding = sorted(
-        max_load_within_slos(analysis.boundaries).values(), key=_capacity, reverse=True
-    )
+    binding = analysis.binding
     names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
     chart_svgs, missing_charts = _charts(analysis) if with_charts else ({}, [])
     ns = analysis.levels["n_requests"].drop_nulls().cast(pl.Int64)
@@ -414,7 +491,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         slos=[str(s) for s in analysis.slos],
-        decision=decision(binding, analysis.coverage) + zone_sentence(analysis.zones),
+        decision=decision(analysis) + zone_sentence(analysis.zones),
         simulated=_is_simulated(analysis),
         key_numbers=key_numbers_,
         findings=analysis.findings,
@@ -429,4 +506,8 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         cost_basis=cost_basis(analysis),
         charts=chart_svgs,
         missing_charts=missing_charts,
+        axis_charts=axis_charts(analysis) if with_charts else [],
+        ci=f"{analysis.confidence * 100:g}%",
+        headroom=f"{analysis.headroom:.0%}",
+        error_budget=str(analysis.error_budget) if analysis.error_budget else "none",
     )

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from loadlens import __version__
 from loadlens.analysis.cost import HOURS_PER_MONTH, Scenario
 from loadlens.api import Analysis
-from loadlens.findings import approx, format_load
+from loadlens.findings.format import approx, format_load
 from loadlens.report.brief import cost_basis
 
 USER_LADDER = (100, 1_000, 10_000, 100_000, 1_000_000)
