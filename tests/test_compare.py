@@ -322,7 +322,6 @@ def _check_compare(db: Path, slo: str, out: Path) -> None:
     from loadlens import api
     from loadlens.cli import app
     from loadlens.config import parse_slos
-    from loadlens.report.compare import _recommendation
     from loadlens.warehouse import Warehouse
 
     result = CliRunner().invoke(
@@ -348,7 +347,7 @@ def _check_compare(db: Path, slo: str, out: Path) -> None:
 
     with Warehouse(db, read_only=True) as wh:
         analysis = api.analyze(wh, list(STUDIES), parse_slos(slo))
-    rec = _recommendation(analysis)
+    rec = analysis.recommendation
     assert rec is not None and rec.basis == brief["basis"]
     _consistent(rec)
     if rec.basis == "capacity":

@@ -18,6 +18,7 @@ import polars as pl
 
 from loadlens import sources
 from loadlens.analysis.axes import axis_sweeps
+from loadlens.analysis.compare import recommend
 from loadlens.analysis.cost import cost_at_zone
 from loadlens.analysis.coverage import slo_coverage
 from loadlens.analysis.drivers import decompose, stacked
@@ -36,6 +37,7 @@ from loadlens.analysis.saturation import (
     unplaced_verdicts,
 )
 from loadlens.analysis.sensitivity import scenarios
+from loadlens.analysis.shortfall import shortfalls
 from loadlens.analysis.variants import series_names
 from loadlens.analysis.whatif import solve
 from loadlens.config import SLO, Config, with_error_budget
@@ -117,7 +119,8 @@ def analyze(
     )
     ids = runs["run_id"].to_list()
     requests = wh.requests(ids)
-    levels = level_metrics(runs, requests, wh.run_stats(ids), slos, confidence).join(
+    run_stats = wh.run_stats(ids)
+    levels = level_metrics(runs, requests, run_stats, slos, confidence).join(
         runs.select("run_id", "base_deployment"), on="run_id", how="left"
     )
     drivers = decompose(runs, requests, wh.server_samples(ids), confidence)
@@ -143,6 +146,7 @@ def analyze(
     binding = sorted(
         max_load_within_slos(boundaries).values(), key=lambda b: b.capacity, reverse=True
     )
+    short = shortfalls(levels, runs, requests, run_stats)
     knees = latency_knee(levels)
     zones = operating_zones(binding, knees, headroom)
     deployment_rows = (
@@ -167,6 +171,17 @@ def analyze(
         )
         is not None
     ]
+    known_gpus = {
+        row["deployment"]: (
+            (
+                dep.gpus_per_replica
+                if config and (dep := config.deployments.get(row["base_deployment"]))
+                else None
+            )
+            or row["gpus_per_replica"]
+        )
+        for row in deployment_rows.iter_rows(named=True)
+    }
     analysis = Analysis(
         slos=slos,
         confidence=confidence,
@@ -185,7 +200,9 @@ def analyze(
         knees=knees,
         zones=zones,
         collapses=collapse(levels),
-        saturations=rate_saturation(levels),
+        saturations=rate_saturation(
+            levels, frozenset(s.run_id for s in short if s.status == "client_shortfall")
+        ),
         drivers=drivers,
         whatifs=solve(levels, requests, runs, binding, slos),
         stacked=stacked(runs, requests),
@@ -206,5 +223,7 @@ def analyze(
         ),
         economics=economics,
         axes=axis_sweeps(levels, runs, requests, confidence),
+        shortfalls=short,
+        recommendation=recommend(binding, zones, costs, known_gpus, levels),
     )
     return replace(analysis, findings=build_findings(analysis))

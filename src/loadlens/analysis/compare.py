@@ -165,8 +165,8 @@ def _errors(
     if rows.is_empty():
         return None, None, None
     worst = rows.sort("error_rate", "load_value", descending=[True, False]).row(0, named=True)
-    at_rows = rows.filter(pl.col("load_value") == at)["error_rate"] if at is not None else None
-    at_rate = at_rows.max() if at_rows is not None and len(at_rows) else None
+    at_rows = rows.filter(pl.col("load_value") == at) if at is not None else rows.clear()
+    at_rate = float(at_rows["error_rate"].max()) if at_rows.height else None  # type: ignore[arg-type]
     return at_rate, worst["error_rate"], worst["load_value"]
 
 

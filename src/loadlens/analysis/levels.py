@@ -200,7 +200,8 @@ def wilson(failed: pl.Series, total: pl.Series, confidence: float) -> tuple[pl.S
     """Wilson score interval of a share (failed / total): sound at 0 and at small n, where
     the normal one collapses to a point (Brown, Cai & DasGupta, 2001)."""
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    lo, hi = [], []
+    lo: list[float | None] = []
+    hi: list[float | None] = []
     for k, n in zip(failed.to_list(), total.to_list(), strict=True):
         if k is None or not n:
             lo.append(None)
@@ -209,8 +210,8 @@ def wilson(failed: pl.Series, total: pl.Series, confidence: float) -> tuple[pl.S
         p = k / n
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        lo.append(max(0.0, centre - half))
-        hi.append(min(1.0, centre + half))
+        lo.append(0.0 if k == 0 else max(0.0, centre - half))
+        hi.append(1.0 if k == n else min(1.0, centre + half))
     return pl.Series(lo, dtype=pl.Float64), pl.Series(hi, dtype=pl.Float64)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from loadlens.analysis.axes import AxisSweep
+from loadlens.analysis.compare import Recommendation
 from loadlens.analysis.cost import Cost, HostedPrice, Prices, Scenario, UserProfile
 from loadlens.analysis.coverage import SloCoverage
 from loadlens.analysis.drivers import Drivers
@@ -25,6 +26,7 @@ from loadlens.analysis.saturation import (
     SloBoundary,
     UslFit,
 )
+from loadlens.analysis.shortfall import Shortfall
 from loadlens.analysis.whatif import WhatIf
 from loadlens.config import SLO, Config
 
@@ -104,8 +106,8 @@ class Analysis:
     scenarios: list[Scenario]  # cost per user under output-length and SLO changes
     economics: Economics | None
     axes: list[AxisSweep] = field(default_factory=list)  # length sweeps at one load
-    shortfalls: list[Any] = field(default_factory=list)  # requested vs delivered load
-    recommendation: Any = None  # analysis/compare.py: which option, and why
+    shortfalls: list[Shortfall] = field(default_factory=list)  # requested vs delivered load
+    recommendation: Recommendation | None = None  # which option, and why
     findings: list[Finding] = field(default_factory=list)
 
     @property

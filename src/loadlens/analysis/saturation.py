@@ -431,14 +431,19 @@ def served_rate(row: dict[str, Any], drain_s: float = 0.0) -> float:
     return rps * duration / (duration - drain_s)
 
 
-def rate_saturation(levels: pl.DataFrame) -> list[RateSaturation]:
+def rate_saturation(
+    levels: pl.DataFrame, client_short: frozenset[str] = frozenset()
+) -> list[RateSaturation]:
     """Per deployment's rate sweep, the first offered rate whose served rate
     (`served_rate`) falls short of it by more than 5% and more than Poisson arrivals
-    explain (2/√n: the count sent in a window varies by 1/√n)."""
+    explain (2/√n: the count sent in a window varies by 1/√n). Levels whose client did
+    not send the rate asked (`client_short` run ids) say nothing about the server."""
     out = []
     rated = levels.filter(
         (pl.col("load_mode") == "rate") & pl.col("request_throughput_rps").is_not_null()
     )
+    if client_short:
+        rated = rated.filter(~pl.col("run_id").is_in(list(client_short)))
     for (deployment,), group in rated.group_by("deployment", maintain_order=True):
         rows = group.sort("load_value").to_dicts()
         drain = rows[0].get("mean_e2e_s") or 0.0

@@ -199,7 +199,7 @@ def _output_caveats(reqs: pl.DataFrame, runs: pl.DataFrame) -> tuple[float | Non
     if ok.len():
         cap = max(targets) if targets else None
         if cap is not None:
-            at_cap = float((ok >= cap).mean())  # type: ignore[arg-type]
+            at_cap = float((ok >= cap).mean())
         elif ok.min() == ok.max():
             at_cap = 1.0
     total = int(ok.sum()) if ok.len() else 0

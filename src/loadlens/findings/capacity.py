@@ -35,6 +35,10 @@ def level_evidence(prefix: str, level: Level | None) -> dict[str, float | int | 
 
 def lower_loads_advice(b: SloBoundary) -> str:
     """What to do when the lightest load measured already misses an SLO."""
+    if not b.slo.is_latency:
+        return (
+            "find and fix what fails (the errors finding says what) before measuring its capacity"
+        )
     if b.load_mode == "concurrency" and b.first_breach and b.first_breach.load <= 1:
         return (
             "even one request at a time misses it, so no lower load will meet it: the model, "

@@ -38,7 +38,7 @@ def find(a: Any) -> list[Finding]:
                 continue
             q = float(stat[1:]) / 100
             label = f"{stat} {metric.removesuffix('_s').upper()}"
-            n_min, n_max = int(thin[n_col].min()), int(thin[n_col].max())  # type: ignore[arg-type]
+            n_min, n_max = int(thin[n_col].min()), int(thin[n_col].max())
             where = where_levels(
                 thin.height, group.height, thin["load_mode"][0], thin["load_value"].to_list()
             )

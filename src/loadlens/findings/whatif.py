@@ -66,7 +66,7 @@ def find(a: Any) -> list[Finding]:
                     + "; or ".join(parts)
                     + " (predicted)."
                 ),
-                evidence={f"{w.change}": w.value for w in ws}
+                evidence=dict[str, float | int | str | None]({w.change: w.value for w in ws})
                 | {
                     "at_cap_share": next(
                         (w.at_cap_share for w in ws if w.change == "output_scale"), None

@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from loadlens import __version__
 from loadlens.analysis.result import Analysis
 from loadlens.analysis.saturation import OperatingZone, RunVerdict, SloBoundary
-from loadlens.analysis.variants import run_variants
+from loadlens.analysis.variants import SERIES_SEPARATOR, run_variants
 from loadlens.config import format_seconds, format_share
 from loadlens.findings import NOTES, STORY, Finding, approx, at_load, boundary_range, format_load
 from loadlens.findings.capacity import judged_slos, lower_loads_advice
+from loadlens.findings.load_shortfall import level_label
 
 
 class FindingGroup(BaseModel):
@@ -80,33 +81,93 @@ MODE_LABELS = {
 
 
 def decision(analysis: Analysis) -> str:
-    """The decision in one sentence: how much load each deployment can carry within SLO,
-    and how the runs with no load to place them fared."""
-    binding, coverage = analysis.binding, analysis.coverage
+    """The decision: how much load each deployment can carry within its SLOs, series by
+    series where its runs differ in workload or settings, and how runs with no load to
+    place them fared. It says what it rests on where an SLO cannot be judged."""
+    base_of = dict(analysis.levels.select("deployment", "base_deployment").unique().iter_rows())
+    series: dict[str, list[str]] = {}
+    for name in analysis.levels["deployment"].unique(maintain_order=True).to_list():
+        series.setdefault(base_of[name], []).append(name)
     parts = []
-    if binding:
-        parts.append(_sweep_decision(binding))
-        for name in dict.fromkeys(b.deployment for b in binding):
-            _, unjudged = judged_slos(analysis, name)
-            if unjudged:
-                parts.append(
-                    f"For {name}, that covers only what can be judged{unjudged}: "
-                    "see the findings."
-                )
+    single = [b for b in analysis.binding if len(series[base_of[b.deployment]]) == 1]
+    if single:
+        parts.append(_sweep_decision(single))
+    for base, names in series.items():
+        bs = [b for b in analysis.binding if b.deployment in names]
+        if len(names) > 1 and bs:
+            parts.append(_series_decision(base, bs))
     if analysis.verdicts:
         parts.append(_verdict_decision(analysis.verdicts))
+    for base, names in series.items():
+        notes = dict.fromkeys(
+            note for n in names if (note := judged_slos(analysis, n)[1]) and n in base_of
+        )
+        judged_any = any(b.deployment in names for b in analysis.binding) or any(
+            v.deployment in names for v in analysis.verdicts
+        )
+        if notes and judged_any:
+            parts.append(
+                f"For {base}, that rests only on what can be judged"
+                f"{' and '.join(notes)}: see the findings."
+            )
     if parts:
         return " ".join(parts)
-    unjudged = [c for c in coverage if c.unjudged_run_ids]
+    unjudged = [c for c in analysis.coverage if c.unjudged_run_ids]
     if unjudged:
         asked = ", ".join(dict.fromkeys(str(c.slo) for c in unjudged))
         carried = ", ".join(sorted({s for c in unjudged for s in c.carried}))
         return (
-            f"No SLO can be judged on these runs: the files carry {carried or 'none'} "
-            f"of the latencies asked for, not what {asked} needs (see the findings for "
-            "how to judge them)."
+            f"No SLO can be judged on these runs: {asked} need statistics their files do "
+            f"not carry (they carry {carried or 'none'}; see the findings for how to judge "
+            "them)."
         )
     return "No run carries a latency or a request count the SLOs can be judged on."
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts `in 2,048 tok` before `in 15,000 tok`."""
+    import re
+
+    return [
+        float(t.replace(",", "")) if t.replace(",", "").replace(".", "").isdigit() else t
+        for t in re.split(r"(\d[\d,]*(?:\.\d+)?)", text)
+        if t
+    ]
+
+
+def _series_decision(base: str, binding: list[SloBoundary]) -> str:
+    """`X, run by run: in 1,024 tok meets them at concurrency 100 (its one load); ...`."""
+    sep = SERIES_SEPARATOR
+    ordered = sorted(binding, key=lambda b: _natural(b.deployment.removeprefix(base + sep)))
+    parts = []
+    for b in ordered:
+        variant = (
+            b.deployment[len(base + sep) :]
+            if b.deployment.startswith(base + sep)
+            else "runs whose files state no workload"
+        )
+        mode = b.load_mode
+        if b.status == "never_breached":
+            where = (
+                f"at {format_load(mode, b.max_load_measured)} (its one load)"
+                if b.n_loads == 1
+                else f"up to {format_load(mode, b.max_load_measured)} (never breached)"
+            )
+            parts.append(f"{variant} meets them {where}")
+        elif b.status == "breached_at_lowest":
+            first = b.first_breach
+            assert first is not None
+            parts.append(
+                f"{variant} misses {b.slo} at {format_load(mode, first.load)} "
+                f"({b.slo.label} {b.slo.format(first.value)})"
+            )
+        else:
+            assert b.last_ok is not None and b.boundary_load is not None
+            parts.append(
+                f"{variant} meets them up to {format_load(mode, b.last_ok.load)} and misses "
+                f"{b.slo} at {format_load(mode, b.first_breach.load)}"  # type: ignore[union-attr]
+            )
+    return f"{base}, variant by variant, against every SLO judged: " + "; ".join(parts) + "."
 
 
 def _verdict_decision(verdicts: list[RunVerdict]) -> str:
@@ -383,11 +444,13 @@ def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
     tables: dict[str, list[dict[str, str]]] = {}
     modes = _modes(analysis)
     variant = run_variants(analysis.runs)
+    asked = {s.run_id: label for s in analysis.shortfalls if (label := level_label(s))}
     for row in analysis.levels.iter_rows(named=True):
         mixed = modes.get(row["deployment"], 1) > 1
         cells = {
             "variant": variant.get(row["run_id"], ""),
-            "load": (
+            "load": asked.get(row["run_id"])
+            or (
                 format_load(row["load_mode"], row["load_value"])
                 if mixed or row["load_value"] is None
                 else f"{row['load_value']:g}"

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import polars as pl
 from pydantic import BaseModel
 
 from loadlens import __version__
@@ -336,7 +335,7 @@ def build_compare(analysis: Analysis) -> CompareBrief:
     from loadlens import charts  # altair: loaded only to draw (~0.7 s)
     from loadlens.report.brief import provenance
 
-    rec = _recommendation(analysis)
+    rec = analysis.recommendation
     names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
     columns, rows, notes = table(rec, analysis.confidence) if rec else ([], [], [])
     chart_svgs = {"slo": charts.slo_chart(analysis.levels, analysis.slos)}
@@ -367,33 +366,3 @@ def build_compare(analysis: Analysis) -> CompareBrief:
         provenance=provenance(analysis),
         charts=chart_svgs,
     )
-
-
-def _recommendation(analysis: Analysis) -> Recommendation | None:
-    """The analysis's recommendation. Until `api.analyze` stores it, made here from the
-    analysis's own numbers (the lead moves this call into `api.analyze`)."""
-    if isinstance(analysis.recommendation, Recommendation):
-        return analysis.recommendation
-    from loadlens.analysis.compare import recommend
-
-    return recommend(
-        analysis.binding, analysis.zones, analysis.costs, gpus_of(analysis), analysis.levels
-    )
-
-
-def gpus_of(analysis: Analysis) -> dict[str, int | None]:
-    """GPUs per replica by option (series included: a series has its base deployment's),
-    as recorded for the deployment or priced in the config; None where unknown."""
-    recorded = {
-        r["deployment"]: r["gpus_per_replica"] for r in analysis.deployments.iter_rows(named=True)
-    }
-    prices = analysis.economics.prices if analysis.economics else {}
-    levels = analysis.levels
-    base_col = "base_deployment" if "base_deployment" in levels.columns else "deployment"
-    pairs = levels.select("deployment", pl.col(base_col).alias("base")).unique(maintain_order=True)
-    out: dict[str, int | None] = {}
-    for name, base in pairs.iter_rows():
-        price = prices.get(name) or prices.get(base)
-        known = recorded.get(name) or recorded.get(base)
-        out[name] = known or (price.gpus_per_replica if price else None)
-    return out
