@@ -58,36 +58,6 @@ def study_id(study: Path) -> str:
 # (rule, "tool/study", setting or "*") -> what is wrong and which module says it. A strict
 # xfail each.
 KNOWN: dict[tuple[str, str, str], str] = {}
-_SCIENTIFIC = (
-    "a share's interval printed in scientific notation ('95% CI 2.2e-17%–0.38%' for the "
-    "error rate of a run with no failures): the Wilson lower bound of 0 failures comes out as "
-    "a float residue (~1e-19) instead of 0 (analysis/levels.py, the error_rate_lo column), and "
-    "config.format_share writes it with .2g; it reaches the capacity finding's confidence "
-    "(findings/capacity.py sample_note -> findings/format.py format_ci -> SLO.format) and the "
-    "verdict finding's"
-)
-for _study, _setting in (
-    ("guidellm/grazdev-eks-a10g-qwen25-7b-throughput-1000req-v0.2-schema", "default"),
-    ("guidellm/grazdev-eks-a10g-qwen25-7b-throughput-1000req-v0.2-schema", "budget-only"),
-    ("genai-bench/baseten-glm46-c1-regression-with-flag", "budget-only"),
-    ("guidellm/inference-sim-codellama34b-tp1-sweep-v0.6dev-errored", "budget-only"),
-    ("llmperf/hongxuanzhang-llama2-7b-chat-hf-isl550-c24-isl3500-c20", "budget-only"),
-    ("llmperf/hongxuanzhang-sglang-llama2-7b-chat-c20-isl550-1000-3500", "budget-only"),
-):
-    KNOWN[("share_in_scientific_notation", _study, _setting)] = _SCIENTIFIC
-KNOWN[
-    (
-        "negative_share",
-        "sglang/scicom-runpod-8xa100-gpt-oss-120b-tp8-isl1k-8k-c100-details",
-        "*",
-    )
-] = (
-    "workload_axis says 'the per-token part of TTFT is -19% of mean TTFT' where the fitted "
-    "slope is negative (TTFT falls with input length at concurrency 100): a share of a "
-    "latency cannot be negative; findings/workload_axis.py _slope_clause should give no share "
-    "for a negative slope (as it does for a negative intercept), or analysis/axes.py "
-    "share_at_max None there"
-)
 
 
 @dataclass(frozen=True)

@@ -387,7 +387,7 @@ def compare(
         raise ConfigError("compare needs at least two deployments")
     config = load_config(config_path)
     analysis = _analysis(config, db, deployments, slo, confidence, stand_in)
-    missing = set(deployments) - set(analysis.levels["deployment"].to_list())
+    missing = set(deployments) - set(analysis.levels["base_deployment"].to_list())
     if missing:
         raise ConfigError(f"no runs for {', '.join(sorted(missing))}")
     write_atomic(

@@ -123,6 +123,8 @@ class SLO(BaseModel):
 def format_share(value: float) -> str:
     """`1%`, `0.5%`, `87%`, `100%`."""
     pct = value * 100
+    if 0 < pct < 0.01:
+        return "<0.01%"
     return f"{pct:.0f}%" if pct >= 10 or pct == round(pct) else f"{pct:.2g}%"
 
 

@@ -12,6 +12,8 @@ import re
 
 import polars as pl
 
+from loadlens.config import format_share
+
 RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b429\b|rate.?limit|too many requests", re.I), "rate-limited (HTTP 429)"),
     (re.compile(r"time[d ]?out|deadline exceeded", re.I), "timed out"),
@@ -66,7 +68,7 @@ def describe(kinds: pl.DataFrame, run_id: str, n_requests: int | None, top: int 
     if rows.is_empty() or not n_requests:
         return ""
     parts = [
-        f"{n / n_requests:.0%} {kind}" if n / n_requests >= 0.01 else f"{n} {kind}"
+        f"{format_share(n / n_requests)} {kind}" if n / n_requests >= 0.01 else f"{n} {kind}"
         for kind, n in zip(rows["kind"][:top], rows["n"][:top], strict=True)
     ]
     rest = int(rows["n"][top:].sum())

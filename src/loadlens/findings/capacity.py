@@ -137,7 +137,10 @@ def verdict_finding(run_id: str, verdicts: list[RunVerdict], a: Any) -> Finding:
     v0 = verdicts[0]
     where = at_load(v0.load_mode, None, v0.n_requests)
     missed = [v for v in verdicts if not v.meets]
-    evidence: dict[str, float | int | str | None] = {"run_id": run_id}
+    evidence: dict[str, float | int | str | None] = {
+        "run_id": run_id,
+        "n_requests": v0.n_requests,
+    }
     for v in verdicts:
         evidence[v.slo.column] = v.level.value
     if not missed:

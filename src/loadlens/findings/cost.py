@@ -40,6 +40,9 @@ def cost_finding(c: Cost) -> Finding:
         deployment=c.deployment,
         sentence=sentence + ".",
         evidence={
+            "load": c.load,
+            "rps": c.rps,
+            "hosted_usd_per_user_month": c.hosted_usd_per_user_month,
             "usd_per_1m_output": c.usd_per_1m_output,
             "usd_per_request": c.usd_per_request,
             "replicas": c.replicas,

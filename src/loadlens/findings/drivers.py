@@ -90,6 +90,19 @@ def find(a: Any) -> list[Finding]:
                 )
                 | {
                     "growth_s": d.growth_s,
+                    "load": d.load,
+                    "confidence": a.confidence,
+                    "baseline_load": d.baseline_load,
+                    "baseline_e2e_mean_s": d.baseline_e2e_mean_s,
+                    "e2e_mean_s": d.e2e_mean_s,
+                    "p95_e2e_s": p95[0] if p95.len() else None,
+                    **{f"{c}_share": share for c, share in ranked},
+                    "per_output_token_ci_lo_s": d.per_output_token_ci[0]
+                    if d.per_output_token_ci
+                    else None,
+                    "per_output_token_ci_hi_s": d.per_output_token_ci[1]
+                    if d.per_output_token_ci
+                    else None,
                     "kv_cache_peak": d.kv_cache_peak,
                     "preemptions": d.preemptions,
                     "waiting_mean": d.waiting_mean,

@@ -64,6 +64,7 @@ def find(a: Any) -> list[Finding]:
                     "n_requests": n,
                     "n_cancelled": row["n_cancelled"],
                     "error_rate": rate,
+                    "error_budget": budget.threshold_s if budget else None,
                     "error_rate_lo": lo,
                     "error_rate_hi": hi,
                     "kinds": kinds or None,

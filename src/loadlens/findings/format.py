@@ -22,7 +22,7 @@ def format_load(mode: str, value: float | None) -> str:
             if mode == "throughput"
             else "an unrecorded load"
         )
-    number = f"{value:g}" if value < 100 else f"{value:,.0f}"
+    number = f"{value:.3g}" if value < 100 else f"{value:,.0f}"
     if mode == "concurrency":
         return f"concurrency {number}"
     if mode == "rate":
@@ -95,7 +95,7 @@ def boundary_range(b: SloBoundary) -> str:
     lo_text = (
         f"{approx(mode, b.boundary_lo):g}"
         if b.boundary_lo is not None
-        else f"less than {b.last_ok.load:g}"
+        else f"from below {b.last_ok.load:g}"
     )
     if b.boundary_hi is not None:
         return f"range {lo_text}–{approx(mode, b.boundary_hi):g}"

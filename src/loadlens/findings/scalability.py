@@ -43,6 +43,8 @@ def find(a: Any) -> list[Finding]:
                     "sigma": f.sigma,
                     "kappa": f.kappa,
                     "r2": f.r2,
+                    "n_points": f.n_points,
+                    "max_load_measured": f.max_load_measured,
                     "peak_concurrency": None if math.isinf(peak) else peak,
                 },
                 confidence=f"least-squares fit to {f.n_points} levels; extrapolation past "

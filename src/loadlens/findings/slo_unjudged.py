@@ -36,10 +36,15 @@ def find(a: Any) -> list[Finding]:
                 if higher
                 else f"set the SLO on a statistic they carry ({carried})"
             )
+            files = "their files carry" if n > 1 else "its file carries"
             sentence = (
                 f"{c.slo} cannot be judged on {n} run{'s' if n > 1 else ''} of "
-                f"{c.deployment} ({where}): {'their files carry' if n > 1 else 'its file carries'}"
-                f" {carried} of {label} but no {c.slo.statistic}; {hint}."
+                f"{c.deployment} ({where}): "
+                + (
+                    f"{files} {carried} of {label} but no {c.slo.statistic}; {hint}."
+                    if c.carried
+                    else f"{files} no statistic of {label}."
+                )
             )
         out.append(
             Finding(

@@ -3,6 +3,7 @@ more replicas — each predicted, with what it would cut."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import polars as pl
@@ -74,6 +75,23 @@ def find(a: Any) -> list[Finding]:
                     "reasoning_share": next(
                         (w.reasoning_share for w in ws if w.change == "output_scale"), None
                     ),
+                    "load": load,
+                    "mean_output_tokens": mean_out,
+                    **{
+                        f"{w.change}_cut": 1 - w.value
+                        for w in ws
+                        if w.change in ("output_scale", "input_scale")
+                    },
+                    **{
+                        f"{w.change}_mean_output_tokens": math.floor(mean_out * w.value)
+                        for w in ws
+                        if w.change == "output_scale" and mean_out
+                    },
+                    **{
+                        f"{w.change}_predicted_{col}": v
+                        for w in ws
+                        for col, v in w.predicted.items()
+                    },
                 },
                 confidence="; ".join(f"{w.change}: {w.basis}" for w in ws),
             )

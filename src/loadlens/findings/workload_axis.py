@@ -154,7 +154,7 @@ def _slope_clause(sweep: AxisSweep, fit: AxisFit, confidence: float, label: str,
             f", faster than in proportion to length (the fitted line's intercept is "
             f"−{format_seconds(-fit.intercept_s)}), so no share of {label} is given"
         )
-    if fit.share_at_max is None:
+    if fit.share_at_max is None or fit.share_at_max < 0:
         return text
     largest = sweep.points[-1].value
     where = f"at {_tokens(largest)} tokens"
