@@ -7,6 +7,7 @@ import polars as pl
 import vl_convert as vlc
 
 from loadlens.analysis.axes import AxisSweep, shown_column
+from loadlens.analysis.drivers import FIRST_TOKEN
 from loadlens.analysis.saturation import UslFit
 from loadlens.config import METRIC_LABELS, SLO
 
@@ -164,8 +165,9 @@ def percentile_chart(levels: pl.DataFrame, metric: str) -> str:
 
 
 def drivers_chart(parts: pl.DataFrame) -> str:
-    """Mean E2E per level stacked into prefill, queueing, decode and decode contention."""
-    order = ["prefill", "queueing", "decode", "decode contention"]
+    """Mean E2E per level stacked into the light-load first token, queueing, decode and
+    decode contention."""
+    order = [FIRST_TOKEN, "queueing", "decode", "decode contention"]
     data = parts.with_columns(
         seconds=pl.col("seconds").clip(lower_bound=0.0),  # noise can dip a part below zero
         order=pl.col("part").replace_strict({p: i for i, p in enumerate(order)}),

@@ -369,7 +369,15 @@ def findings(
 @app.command()
 @handles_errors
 def compare(
-    deployments: Annotated[list[str], typer.Argument(help="Two or more deployments to compare.")],
+    deployments: Annotated[
+        list[str],
+        typer.Argument(
+            help=(
+                "Two or more deployments to compare, or one whose runs differ in workload "
+                "or server settings (each variant is an option)."
+            )
+        ),
+    ],
     slo: SloOpt = None,
     out_path: Annotated[
         Path, typer.Option("--out", "-o", help="Output file: .pdf, .html or .json.")
@@ -383,13 +391,19 @@ def compare(
     profile, the cost/latency frontier, and the recommendation with its reason."""
     from loadlens.report.compare import build_compare
 
-    if len(deployments) < 2:
-        raise ConfigError("compare needs at least two deployments")
+    if not deployments:
+        raise ConfigError("compare needs two or more deployments, or one with variants")
     config = load_config(config_path)
     analysis = _analysis(config, db, deployments, slo, confidence, stand_in)
     missing = set(deployments) - set(analysis.levels["base_deployment"].to_list())
     if missing:
         raise ConfigError(f"no runs for {', '.join(sorted(missing))}")
+    if analysis.levels["deployment"].n_unique() < 2:
+        raise ConfigError(
+            f"{deployments[0]} has one series of runs (they differ only in load): "
+            "compare needs two or more deployments, or one whose runs differ in workload or "
+            "server settings"
+        )
     write_atomic(
         out_path,
         render_by_suffix(build_compare(analysis), "compare.html.j2", out_path.suffix, "compare"),

@@ -47,17 +47,9 @@ MODULES = (
 )
 
 
-def _load(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"loadlens.findings.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"loadlens.findings.{name}":
-            return None
-        raise
-
-
 REGISTRY: list[ModuleType] = sorted(
-    (m for name in MODULES if (m := _load(name)) is not None), key=lambda m: m.ORDER
+    (importlib.import_module(f"loadlens.findings.{name}") for name in MODULES),
+    key=lambda m: m.ORDER,
 )
 STORY = tuple(m.KIND for m in REGISTRY if m.SECTION == "story")
 NOTES = tuple(m.KIND for m in REGISTRY if m.SECTION == "notes")

@@ -62,8 +62,35 @@ def judged_slos(a: Any, deployment: str) -> tuple[str, str]:
     )
 
 
+def delivered_note(a: Any, b: SloBoundary) -> str:
+    """Where a level the capacity rests on was not delivered as asked, say so."""
+    loads = {lv.load for lv in (b.last_ok, b.first_breach) if lv is not None}
+    short = [
+        s
+        for s in getattr(a, "shortfalls", [])
+        if s.status == "client_shortfall"
+        and s.deployment == b.deployment
+        and s.load_mode == b.load_mode
+        and s.requested in loads
+    ]
+    if not short:
+        return ""
+    parts = [
+        f"{format_load(s.load_mode, s.requested)} was not delivered as asked ("
+        + (
+            f"at most {s.delivered_max:g} in flight"
+            if s.delivered_max is not None
+            else f"{s.delivered:.3g} delivered"
+        )
+        + ")"
+        for s in short
+    ]
+    return "; " + ", ".join(parts) + ", so the limit rests on the load delivered"
+
+
 def boundary_finding(b: SloBoundary, a: Any) -> Finding:
     slos, unjudged = judged_slos(a, b.deployment)
+    unjudged += delivered_note(a, b)
     conf = a.confidence
     evidence: dict[str, float | int | str | None] = {
         "slo": str(b.slo),

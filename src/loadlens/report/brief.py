@@ -517,10 +517,10 @@ def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
             f"these runs have {lv['load_value'].n_unique()} (the table below has every run"
             + (", and the charts above show the length sweep)" if analysis.axes else ")")
         ]
-    plotted = [s for s in analysis.slos if lv[s.column].is_not_null().any()]
+    plotted = [s for s in analysis.latency_slos if lv[s.column].is_not_null().any()]
     if plotted:
         drawn["slo"] = charts.slo_chart(lv, tuple(plotted))
-    for s in analysis.slos:
+    for s in analysis.latency_slos:
         if s not in plotted:
             missing.append(f"{s.label} against its SLO (no level carries {s.label})")
     if lv["output_throughput_tps"].is_not_null().any():

@@ -338,7 +338,7 @@ def build_compare(analysis: Analysis) -> CompareBrief:
     rec = analysis.recommendation
     names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
     columns, rows, notes = table(rec, analysis.confidence) if rec else ([], [], [])
-    chart_svgs = {"slo": charts.slo_chart(analysis.levels, analysis.slos)}
+    chart_svgs = {"slo": charts.slo_chart(analysis.levels, analysis.latency_slos)}
     if analysis.economics:
         points = cost_latency_points(analysis.levels, analysis.economics.prices)
         if not points.is_empty():
