@@ -295,7 +295,10 @@ def test_capacity_of_a_burst_run_numbers_are_in_evidence() -> None:
 
 
 def levels_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, infer_schema_length=None)
+    """Level rows as api.analyze makes them: each series' base deployment beside it."""
+    return pl.DataFrame(
+        [{"base_deployment": r["deployment"], **r} for r in rows], infer_schema_length=None
+    )
 
 
 def test_slo_unjudged_says_what_the_files_carry_and_how_to_judge() -> None:
@@ -1095,3 +1098,31 @@ def test_the_ci_label_follows_the_confidence_asked() -> None:
 def test_a_share_is_never_printed_in_scientific_notation() -> None:
     for value in (2.2e-19, 1e-9, 3e-7):
         assert "e-" not in format_share(value), format_share(value)
+
+
+# --- series: one finding for what every variant of a deployment lacks ------------------------
+
+
+def test_an_slo_every_variant_lacks_is_said_once_for_the_deployment() -> None:
+    levels = pl.DataFrame(
+        [
+            {"run_id": f"r{i}", "deployment": f"{DEP} · in {n} tok", "base_deployment": DEP}
+            | {"load_mode": "concurrency", "load_value": 100.0}
+            for i, n in enumerate((1024, 2048, 4096))
+        ]
+    )
+    coverage = [
+        SloCoverage(E2E, f"{DEP} · in {n} tok", None, (f"r{i}",), ("mean", "p50", "p99"))
+        for i, n in enumerate((1024, 2048, 4096))
+    ]
+    (f,) = slo_unjudged.find(SimpleNamespace(coverage=coverage, levels=levels))
+    assert f.deployment == DEP and f.evidence["runs"] == 3
+    assert f.sentence.startswith(f"p95 E2E ≤ 10 s cannot be judged on 3 runs of {DEP} (")
+
+
+def test_a_tag_names_a_variant_by_what_differs() -> None:
+    from loadlens.analysis.variants import distinct_part
+
+    tags = {"pd_1p1d_n100_in512_c64", "pd_1p8d_n100_in512_c64"}
+    assert distinct_part("pd_1p8d_n100_in512_c64", tags) == "1p8d"
+    assert distinct_part("only", {"only"}) == "only"

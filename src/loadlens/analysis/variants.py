@@ -88,6 +88,20 @@ def run_variants(runs: pl.DataFrame) -> dict[str, str]:
     return out
 
 
+def distinct_part(tag: str, tags: set[str]) -> str:
+    """What tells one tag from the others: `1p2d` of `pd_1p2d_n100_in512_c64` among
+    `pd_1p1d_n100_in512_c64`, ... (words split on `_`, `-`, spaces); the whole tag where
+    nothing is shared."""
+    import re
+
+    def words(t: str) -> list[str]:
+        return [w for w in re.split(r"[_\-\s]+", t) if w]
+
+    shared = set.intersection(*(set(words(t)) for t in tags)) if tags else set()
+    kept = [w for w in words(tag) if w not in shared]
+    return "_".join(kept) if kept else tag
+
+
 def series_names(runs: pl.DataFrame) -> dict[str, str]:
     """Per run_id: its series, "<deployment>" when all the deployment's runs differ only in
     load, else "<deployment> · <what differs>". A tool's tag (which often spells out the
@@ -110,6 +124,6 @@ def series_names(runs: pl.DataFrame) -> dict[str, str]:
     for run_id, (deployment, shown) in named.items():
         tags = seen[(deployment, join(shown), loads[run_id])]
         if len(tags) > 1 and (tag := found[run_id][1].get("tag")):
-            shown = shown | {"tag": tag}
+            shown = shown | {"tag": distinct_part(tag, {t for t in tags if t})}
         out[run_id] = deployment + SERIES_SEPARATOR + join(shown) if shown else deployment
     return out

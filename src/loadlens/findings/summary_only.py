@@ -16,7 +16,7 @@ ORDER = 230
 def find(a: Any) -> list[Finding]:
     out = []
     summary = a.levels.filter(pl.col("basis") == "summary")
-    for (deployment,), group in summary.group_by("deployment", maintain_order=True):
+    for (deployment,), group in summary.group_by("base_deployment", maintain_order=True):
         n = group.height
         out.append(
             Finding(

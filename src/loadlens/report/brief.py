@@ -68,6 +68,7 @@ class Brief(BaseModel):
     charts: dict[str, str]
     missing_charts: list[str]  # each chart not drawn, with why
     axis_charts: list[dict[str, str]]  # latency against a swept length, per sweep
+    short_names: dict[str, str]  # series -> what the page calls it (see short_name)
     ci: str  # "95%": the confidence level every interval is at
     headroom: str  # "80%": the stable zone's share of the lower limit
     error_budget: str  # "error rate ≤ 1%"
@@ -353,7 +354,7 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
         elif b.status == "never_breached":
             interp = "unknown (one load)" if b.n_loads == 1 else f"> {b.max_load_measured:g}"
         else:
-            interp = "< lowest measured"
+            interp = "none (its one load misses)" if b.n_loads == 1 else "< lowest measured"
         zone = next(
             (
                 z
@@ -366,7 +367,8 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
         rows.append(
             {
                 "deployment": b.deployment,
-                "label": f"{b.deployment} ({b.load_mode})" if mixed else b.deployment,
+                "label": short_name(analysis, b.deployment)
+                + (f" ({b.load_mode})" if mixed else ""),
                 "last_ok": load(b.last_ok.load) if b.last_ok else "none",
                 "boundary": interp,
                 "zone": f"≤ {approx(b.load_mode, zone.max_load):g}" if zone else "–",
@@ -385,6 +387,15 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
             }
         )
     return rows
+
+
+def short_name(analysis: Analysis, series: str) -> str:
+    """A series by what differs (`in 8,192 tok`) where the brief is about one deployment;
+    its full name where several deployments share the page."""
+    bases = analysis.levels["base_deployment"].unique().to_list()
+    if len(bases) == 1 and series.startswith(bases[0] + SERIES_SEPARATOR):
+        return series[len(bases[0] + SERIES_SEPARATOR) :]
+    return series
 
 
 def _worst_errors(lv: pl.DataFrame) -> str:
@@ -550,7 +561,8 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
     ]
     key_numbers_ = key_numbers(analysis, binding)
     return Brief(
-        title="Capacity brief: " + ", ".join(names),
+        title="Capacity brief: "
+        + ", ".join(analysis.levels["base_deployment"].unique(maintain_order=True).to_list()),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         slos=[str(s) for s in analysis.slos],
@@ -558,9 +570,17 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         simulated=_is_simulated(analysis),
         key_numbers=key_numbers_,
         findings=analysis.findings,
-        finding_groups=group_findings(
-            analysis.findings, [*(k["deployment"] for k in key_numbers_), *names]
-        ),
+        finding_groups=[
+            g.model_copy(update={"title": short_name(analysis, g.title)})
+            for g in group_findings(
+                analysis.findings,
+                [
+                    *analysis.levels["base_deployment"].unique(maintain_order=True),
+                    *(k["deployment"] for k in key_numbers_),
+                    *names,
+                ],
+            )
+        ],
         level_tables=level_tables(analysis),
         provenance=provenance(analysis),
         sample_notes=sample_notes,
@@ -570,6 +590,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         charts=chart_svgs,
         missing_charts=missing_charts,
         axis_charts=axis_charts(analysis) if with_charts else [],
+        short_names={n: short_name(analysis, n) for n in names},
         ci=f"{analysis.confidence * 100:g}%",
         headroom=f"{analysis.headroom:.0%}",
         error_budget=str(analysis.error_budget) if analysis.error_budget else "none",
