@@ -333,6 +333,8 @@ def test_constant_arrivals_over_workers_stay_evenly_spaced(server: str, tmp_path
     starts = sorted(rows["start_s"].to_list())
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # 20 req/s from two workers: one send every 50 ms, not pairs 100 ms apart (aligned
-    # schedules would make every other gap ~0). Loaded machines jitter a send by ~10-30 ms.
-    assert 0.03 < sorted(gaps)[len(gaps) // 2] < 0.07, gaps
-    assert sum(g < 0.005 for g in gaps) <= 2, gaps
+    # schedules would make every other gap ~0, so the median gap ~0 or ~100 ms). A loaded
+    # 2-core machine jitters a send by up to ~35 ms (seen: median 72 ms under a parallel
+    # build), so the bounds sit midway between interleaved and aligned.
+    assert 0.025 < sorted(gaps)[len(gaps) // 2] < 0.085, gaps
+    assert sum(g < 0.005 for g in gaps) <= 3, gaps
