@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_SRC := src tests bench sample_data
 
-.PHONY: install demo test lint bench bench-ingest bench-runner bench-peer sample-data clean
+.PHONY: install demo test lint bench bench-ingest bench-runner bench-peer sample-data clean \
+	engine demo-real test-engine bench-whatif-real
 
 install: $(STAMP)
 
@@ -19,8 +20,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## ingest sample_data/ and write reports/demo-brief.{pdf,html,md}
 	$(BIN)/loadlens demo --data sample_data --out reports
 
-test: lint  ## ruff, then the whole pytest suite
-	$(BIN)/python -m pytest -q
+test: lint  ## ruff, then the whole pytest suite (the real-engine tests: make test-engine)
+	$(BIN)/python -m pytest -q -m "not engine"
+
+engine:  ## build llama.cpp's llama-server + fetch SmolLM2-135M, once per machine (~10 min)
+	$(PYTHON) scripts/engine.py
+
+test-engine: $(STAMP) engine  ## the runner and the models against the real engine
+	$(BIN)/python -m pytest -q -m engine
+
+demo-real: $(STAMP) engine  ## a sweep against the real engine on this CPU, and its brief
+	$(BIN)/python scripts/demo_real.py --out reports
+
+bench-whatif-real: $(STAMP) engine  ## what-if predictions against runs on the real engine
+	$(BIN)/python bench/whatif_real.py
 
 lint: $(STAMP)  ## ruff (lint + format) on everything, mypy on src/
 	$(BIN)/ruff check $(PY_SRC)

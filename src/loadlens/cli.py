@@ -656,6 +656,13 @@ def sweep(
     ignore_eos: Annotated[
         bool | None, typer.Option("--ignore-eos/--no-ignore-eos", help="Force output length.")
     ] = None,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream",
+            help="Stream tokens (default: TTFT and ITL measured) or take one response (E2E only).",
+        ),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(envvar="OPENAI_API_KEY", help="API key (never stored).", show_default=False),
@@ -728,6 +735,7 @@ def sweep(
         ignore_eos=ignore_eos if ignore_eos is not None else c.ignore_eos,
         metrics_urls=tuple(metrics_url or c.metrics_url),
         use_nvml=nvml if nvml is not None else c.nvml,
+        stream=stream if stream is not None else c.stream,
     )
     live = _SweepProgress(plan)
     done: list[Any] = []
@@ -852,6 +860,17 @@ def serve_sim(
         float, typer.Option(help="Fraction that stall after the first token.")
     ] = 0.0,
     stall_s: Annotated[float, typer.Option(help="How long a stall lasts, seconds.")] = 30.0,
+    close_rate: Annotated[
+        float,
+        typer.Option(help="Fraction whose connection is closed on arrival, before any header."),
+    ] = 0.0,
+    usage_factor: Annotated[
+        float, typer.Option(help="Report completion_tokens times this (a miscounting server).")
+    ] = 1.0,
+    keepalive_s: Annotated[
+        float,
+        typer.Option(help="Close keep-alive connections idle this long (llama.cpp: 5 s)."),
+    ] = 75.0,
     seed: Annotated[int, typer.Option(help="Seed of the step noise and the faults.")] = 0,
     max_seconds: Annotated[
         float | None, typer.Option(help="Stop by itself after this many seconds.")
@@ -868,7 +887,9 @@ def serve_sim(
         server_profile = PROFILES[profile]
     else:
         raise ConfigError(f"--profile '{profile}': use {', '.join([*PROFILES, 'instant'])}")
-    faults = Faults(fail_rate, drop_rate, stall_rate, stall_s, seed)
+    faults = Faults(
+        fail_rate, drop_rate, stall_rate, stall_s, seed, close_rate, usage_factor, keepalive_s
+    )
 
     async def main() -> None:
         server = SimServer(server_profile, model=model, faults=faults, seed=seed)

@@ -222,6 +222,7 @@ class SweepConfig(BaseModel):
     nvml: bool = True
     arrival: Literal["poisson", "constant"] = "poisson"
     ignore_eos: bool = True
+    stream: bool = True
     out_dir: str = "runs"
     seed: int = 0
     workers: int = Field(default=1, ge=1)

@@ -55,6 +55,9 @@ class Faults:
     stall_rate: float = 0.0  # streaming stops for stall_s after the first token
     stall_s: float = 30.0
     seed: int = 0
+    close_rate: float = 0.0  # connection closed on arrival, before any response header
+    usage_factor: float = 1.0  # completion_tokens reported x this (a server that miscounts)
+    keepalive_s: float = 75.0  # idle keep-alive connections closed after this (llama.cpp: 5)
 
 
 @dataclass
@@ -185,6 +188,10 @@ class SimServer:
             "token_times": [],
         }
         self.records.append(record)
+        if fault == "close":
+            assert request.transport is not None
+            request.transport.close()  # before any header: the client sees a disconnect
+            return web.Response(status=499)
         if fault == "fail":
             await asyncio.sleep(self.profile.error_latency_s)
             raise web.HTTPInternalServerError(
@@ -211,7 +218,12 @@ class SimServer:
     def _fault(self) -> str | None:
         f = self.faults
         roll = self.rng.random()
-        for name, rate in (("fail", f.fail_rate), ("drop", f.drop_rate), ("stall", f.stall_rate)):
+        for name, rate in (
+            ("fail", f.fail_rate),
+            ("drop", f.drop_rate),
+            ("stall", f.stall_rate),
+            ("close", f.close_rate),
+        ):
             if roll < rate:
                 return name
             roll -= rate
@@ -255,7 +267,7 @@ class SimServer:
                         "created": created,
                         "model": self.model,
                         "choices": [],
-                        "usage": _usage(live.req),
+                        "usage": _usage(live.req, self.faults.usage_factor),
                     }
                 )
             )
@@ -332,11 +344,12 @@ class _VllmCollector:
             yield c
 
 
-def _usage(req: SimRequest) -> dict[str, int]:
+def _usage(req: SimRequest, factor: float = 1.0) -> dict[str, int]:
+    completion = round(req.output_tokens * factor)
     return {
         "prompt_tokens": req.input_tokens,
-        "completion_tokens": req.output_tokens,
-        "total_tokens": req.input_tokens + req.output_tokens,
+        "completion_tokens": completion,
+        "total_tokens": req.input_tokens + completion,
     }
 
 
@@ -361,7 +374,9 @@ async def start(server: SimServer, port: int = 0) -> tuple[web.AppRunner, int]:
     # requests waited unstamped and clients billed the wait to the simulated engine.
     gc.collect()
     gc.freeze()
-    runner = web.AppRunner(server.app(), access_log=None)
+    runner = web.AppRunner(
+        server.app(), access_log=None, keepalive_timeout=server.faults.keepalive_s
+    )
     await runner.setup()
     site = web.TCPSite(runner, HOST, port)
     await site.start()

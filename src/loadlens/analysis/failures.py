@@ -16,6 +16,10 @@ from loadlens.config import format_share
 
 RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b429\b|rate.?limit|too many requests", re.I), "rate-limited (HTTP 429)"),
+    (re.compile(r"stream cut|mid-response", re.I), "stream cut mid-response"),
+    (re.compile(r"closed before its response", re.I), "connection closed before a response"),
+    (re.compile(r"connection refused", re.I), "connection refused"),
+    (re.compile(r"read timeout", re.I), "read timeout"),
     (re.compile(r"time[d ]?out|deadline exceeded", re.I), "timed out"),
     (re.compile(r"too few tokens", re.I), "output too few tokens"),
     (re.compile(r"no output tokens", re.I), "no output tokens"),

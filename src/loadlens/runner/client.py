@@ -38,6 +38,9 @@ class Record:
     output_tokens: int | None = None
     status: str = "ok"
     error: str | None = None
+    streamed: bool = True  # False: one JSON body, no per-token times
+    resent: int = 0  # re-sent once after a stale keep-alive connection lost it unsent
+    usage_tokens: int | None = None  # the server's completion_tokens, where it disagrees
 
 
 class Client:
@@ -52,10 +55,19 @@ class Client:
 
     def __init__(self, base_url: str, api_key: str | None, timeout_s: float) -> None:
         self.sent_at: dict[str, float] = {}
+        self.reused: set[str] = set()  # request ids whose last attempt rode a pooled connection
         trace = aiohttp.TraceConfig()
 
+        async def connection_reused(session: Any, context: Any, params: Any) -> None:
+            context.reused = True
+
         async def headers_sent(session: Any, context: Any, params: Any) -> None:
-            context.request_id = params.headers.get("X-Request-Id")
+            context.request_id = rid = params.headers.get("X-Request-Id")
+            if rid:
+                if getattr(context, "reused", False):
+                    self.reused.add(rid)
+                else:
+                    self.reused.discard(rid)
 
         async def body_sent(session: Any, context: Any, params: Any) -> None:
             # The body follows the headers in a task of its own: the request is complete,
@@ -63,6 +75,7 @@ class Client:
             if rid := getattr(context, "request_id", None):
                 self.sent_at[rid] = time.perf_counter()
 
+        trace.on_connection_reuseconn.append(connection_reused)
         trace.on_request_headers_sent.append(headers_sent)
         trace.on_request_chunk_sent.append(body_sent)
         self._session = aiohttp.ClientSession(
@@ -108,19 +121,22 @@ async def send(
     timeout_s: float = 600.0,
     ignore_eos: bool = True,
     request_id: str | None = None,
+    stream: bool = True,
 ) -> Record:
-    """Stream one completion; failures become a status and an error text, never raise.
+    """One completion, streamed unless `stream` is off; failures become a status and an
+    error text, never raise.
 
     The stream is read as raw server-sent-event lines, each stamped on arrival and parsed
     only after the stream ends: per-chunk parsing in the SDK would delay the stamps of
-    every concurrent stream whenever the event loop is busy.
+    every concurrent stream whenever the event loop is busy. Unstreamed, the one JSON body
+    gives E2E, tokens and status, and there is no TTFT.
     """
     request_id = request_id or f"loadlens-{seq}-{time.perf_counter_ns()}"
     body: dict[str, Any] = {
         "model": model,
         "max_tokens": prompt.max_tokens,
-        "stream": True,
-        "stream_options": {"include_usage": True},
+        "stream": stream,
+        **({"stream_options": {"include_usage": True}} if stream else {}),
         # X-Request-Id (honoured by vLLM) ties our record to the server's logs.
         "extra_headers": {"X-Request-Id": request_id},
         "extra_body": {"ignore_eos": True} if ignore_eos else {},
@@ -136,24 +152,102 @@ async def send(
         create = client.openai.completions.with_streaming_response.create
         body["prompt"] = ""
         body["extra_body"]["prompt"] = " ".join(m["content"] for m in prompt.messages)
-    record = Record(seq=seq, sent=time.perf_counter())
-    lines: list[tuple[float, str]] = []
-    try:
-        async with asyncio.timeout(timeout_s), create(**body) as response:
-            async for line in response.iter_lines():
-                lines.append((time.perf_counter(), line))
-        record.ended = time.perf_counter()
-        _read_events(record, lines, api)
-    except (TimeoutError, openai.APITimeoutError, _http.TimeoutException):
-        record.status, record.error = "timeout", f"no complete response within {timeout_s:g} s"
-        _read_events(record, lines, api, complete=False)
-    except openai.APIStatusError as e:
-        record.status, record.error = "error", f"HTTP {e.status_code}: {_message(e)}"
-    except (openai.APIError, _http.HTTPError, aiohttp.ClientError, ConnectionError) as e:
-        record.status, record.error = "error", f"connection: {type(e).__name__}: {e}"[:300]
-        _read_events(record, lines, api, complete=False)
+    record = Record(seq=seq, sent=time.perf_counter(), streamed=stream)
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        lines: list[tuple[float, str]] = []
+        answered = False  # the server's response headers arrived
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)), create(**body) as response:
+                answered = True
+                async for line in response.iter_lines():
+                    lines.append((time.perf_counter(), line))
+            record.ended = time.perf_counter()
+            if stream:
+                _read_events(record, lines, api)
+            else:
+                _read_body(record, "".join(line for _, line in lines), api)
+        except openai.APIStatusError as e:
+            record.status, record.error = "error", f"HTTP {e.status_code}: {_message(e)}"
+        except Exception as e:  # every failure is classified below, none escapes
+            if (
+                not answered
+                and record.resent == 0
+                and request_id in client.reused
+                and _lost_unsent(e)
+            ):
+                # A pooled connection the server had closed (llama.cpp drops idle ones
+                # after 5 s): the request never reached it, so it is sent again, once, as
+                # aiohttp does for idempotent requests, and the re-send is counted.
+                record.resent += 1
+                continue
+            record.status, record.error = classify(e, answered, timeout_s)
+            if stream:
+                _read_events(record, lines, api, complete=False)
+        break
     record.sent = client.sent_at.pop(request_id, record.sent)
+    client.reused.discard(request_id)
     return record
+
+
+def _loop_time(deadline: float) -> float:
+    """A time.perf_counter() deadline on the event loop's clock."""
+    return asyncio.get_running_loop().time() + (deadline - time.perf_counter())
+
+
+def causes(e: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from, outermost first."""
+    chain, seen = [], set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        chain.append(current)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _lost_unsent(e: BaseException) -> bool:
+    """The connection was closed under a request before any response: on a pooled
+    connection, the server had closed it idle and never saw the request."""
+    return any(
+        isinstance(c, aiohttp.ServerDisconnectedError | ConnectionResetError | BrokenPipeError)
+        for c in causes(e)
+    )
+
+
+def classify(e: BaseException, answered: bool, timeout_s: float) -> tuple[str, str]:
+    """(status, error) by what happened, read from the exception chain rather than from
+    the SDK's own label (openai's aiohttp transport calls a closed connection a
+    ConnectTimeout). "timeout" only where a timeout elapsed."""
+    chain = causes(e)
+
+    def has(*kinds: type[BaseException]) -> BaseException | None:
+        return next((c for c in chain if isinstance(c, kinds)), None)
+
+    if has(ConnectionRefusedError) or (
+        (c := has(aiohttp.ClientConnectorError)) is not None and not answered
+    ):
+        return "error", f"connection refused: {_short(has(ConnectionRefusedError) or c)}"
+    if has(aiohttp.ServerTimeoutError, _http.ReadTimeout):
+        return "timeout", "read timeout: no data from the server within the read timeout"
+    if isinstance(e, TimeoutError) or (
+        has(TimeoutError, asyncio.TimeoutError) and not has(aiohttp.ClientError, OSError)
+    ):
+        return "timeout", f"total timeout: no complete response within {timeout_s:g} s"
+    if has(aiohttp.ClientPayloadError, _http.RemoteProtocolError) and answered:
+        return "error", f"stream cut: {_short(chain[-1])}"
+    if has(aiohttp.ServerDisconnectedError):
+        where = "mid-response (stream cut)" if answered else "before its response headers"
+        return "error", f"connection closed {where}"
+    if has(ConnectionResetError):
+        return "error", "connection reset" + (" mid-response" if answered else "")
+    if has(aiohttp.ClientError, OSError, _http.HTTPError, openai.APIError):
+        return "error", f"connection: {_short(chain[-1])}"
+    return "error", f"client: {_short(e)}"
+
+
+def _short(e: BaseException | None) -> str:
+    return f"{type(e).__name__}: {e}"[:240] if e is not None else ""
 
 
 def _read_events(
@@ -173,8 +267,12 @@ def _read_events(
             record.status, record.error = "error", f"unreadable event: {payload[:80]}"
             return
         for choice in event.get("choices") or []:
+            delta = choice.get("delta") or {}
+            # A reasoning model streams its thinking first: those are output tokens too.
             text = (
-                (choice.get("delta") or {}).get("content") if api == "chat" else choice.get("text")
+                (delta.get("content") or delta.get("reasoning_content"))
+                if api == "chat"
+                else choice.get("text")
             )
             if text:
                 record.chunks.append(stamp)
@@ -184,8 +282,48 @@ def _read_events(
             record.output_tokens = usage.get("completion_tokens")
     if complete and not finished:
         record.status, record.error = "error", "stream ended before a finish_reason"
+    streamed = len(record.chunks)
     if record.output_tokens is None and record.status == "ok":
-        record.output_tokens = len(record.chunks)  # the server reported no usage
+        record.output_tokens = streamed  # the server reported no usage
+    elif record.output_tokens is not None and not usage_agrees(record.output_tokens, streamed):
+        # A usage the stream cannot explain (5,000 tokens for 16 chunks) would turn into
+        # absurd throughput: the streamed count stands, the server's is kept beside it.
+        record.usage_tokens, record.output_tokens = record.output_tokens, streamed
+
+
+def _read_body(record: Record, text: str, api: Api) -> None:
+    """Tokens and status from an unstreamed response's JSON body."""
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        record.status, record.error = "error", f"unreadable response: {text[:80]}"
+        return
+    usage = body.get("usage") or {}
+    record.input_tokens = usage.get("prompt_tokens")
+    record.output_tokens = usage.get("completion_tokens")
+    choices = body.get("choices") or []
+    content = (
+        (
+            (choices[0].get("message") or {}).get("content")
+            if api == "chat"
+            else choices[0].get("text")
+        )
+        if choices
+        else None
+    )
+    if not content:
+        record.status, record.error = "error", "no content in the response"
+
+
+MAX_TOKENS_PER_CHUNK = 16  # speculative decoding and batched detokenising merge tokens
+
+
+def usage_agrees(reported: int, streamed: int) -> bool:
+    """A server's completion_tokens is plausible for `streamed` content chunks: at least
+    one token per chunk (less one for a final chunk without text), at most a few per chunk."""
+    if streamed == 0:
+        return reported <= 1
+    return streamed - 1 <= reported <= MAX_TOKENS_PER_CHUNK * streamed
 
 
 def _message(e: openai.APIStatusError) -> str:

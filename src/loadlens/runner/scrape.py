@@ -35,12 +35,18 @@ METRIC_SIGNALS: dict[str, tuple[str, str, float]] = {
     # Hugging Face TGI
     "tgi_batch_current_size": ("requests_running", "sum", 1.0),
     "tgi_queue_size": ("requests_waiting", "sum", 1.0),
-    # llama.cpp server (--metrics)
+    # llama.cpp server (--metrics): requests in slots, requests deferred for want of a
+    # slot (its queue), token counters and the seconds spent in prompt and generation
+    # (checked against a running llama-server by the engine tests).
     "llamacpp:requests_processing": ("requests_running", "sum", 1.0),
     "llamacpp:requests_deferred": ("requests_waiting", "sum", 1.0),
-    "llamacpp:kv_cache_usage_ratio": ("kv_cache_usage", "mean", 1.0),
+    "llamacpp:kv_cache_usage_ratio": ("kv_cache_usage", "mean", 1.0),  # older releases
     "llamacpp:prompt_tokens_total": ("prompt_tokens_total", "sum", 1.0),
     "llamacpp:tokens_predicted_total": ("generation_tokens_total", "sum", 1.0),
+    "llamacpp:prompt_seconds_total": ("prompt_seconds_total", "sum", 1.0),
+    "llamacpp:tokens_predicted_seconds_total": ("generation_seconds_total", "sum", 1.0),
+    "llamacpp:n_decode_total": ("decode_steps_total", "sum", 1.0),
+    "llamacpp:n_busy_slots_per_decode": ("busy_slots_per_step", "mean", 1.0),
     # NVIDIA DCGM exporter
     "DCGM_FI_DEV_GPU_UTIL": ("gpu_util", "mean", 0.01),
     "DCGM_FI_DEV_FB_USED": ("gpu_mem_used_bytes", "sum", 2**20),

@@ -44,6 +44,7 @@ class Target:
     ignore_eos: bool = True
     metrics_urls: tuple[str, ...] = ()
     use_nvml: bool = True
+    stream: bool = True
 
     async def send(self, client: Client, prompt: Prompt, seq: int, request_id: str) -> Record:
         """One streamed request to this endpoint, as every load generator sends it."""
@@ -56,6 +57,7 @@ class Target:
             timeout_s=self.timeout_s,
             ignore_eos=self.ignore_eos,
             request_id=request_id,
+            stream=self.stream,
         )
 
 
@@ -80,15 +82,16 @@ def to_trace_frames(records: list[Record], level: Level) -> tuple[float, float, 
     rows = []
     for r in records:
         status, error = r.status, r.error
-        if status == "ok" and not r.chunks:
+        if status == "ok" and r.streamed and not r.chunks:
             status, error = "error", "no content streamed"
+        last = r.chunks[-1] if r.streamed and r.chunks else r.ended
         rows.append(
             {
                 "run_key": level.key,
                 "seq": r.seq,
                 "start_s": r.sent - window_start,
                 "ttft_s": r.chunks[0] - r.sent if r.chunks else None,
-                "e2e_s": r.chunks[-1] - r.sent if status == "ok" else None,
+                "e2e_s": last - r.sent if status == "ok" and last is not None else None,
                 "input_tokens": r.input_tokens,
                 "output_tokens": r.output_tokens,
                 "itl_s": [b - a for a, b in itertools.pairwise(r.chunks)],
@@ -99,13 +102,29 @@ def to_trace_frames(records: list[Record], level: Level) -> tuple[float, float, 
     return window_start, window_end - window_start, pl.DataFrame(rows)
 
 
+def client_notes(records: list[Record]) -> dict[str, Any]:
+    """What the client had to do or doubt at a level, kept with the run: requests re-sent
+    after a stale connection lost them unsent, and usage the stream contradicts."""
+    notes: dict[str, Any] = {}
+    if resent := sum(r.resent for r in records):
+        notes["resent_requests"] = resent
+    mismatched = [r for r in records if r.usage_tokens is not None]
+    if mismatched:
+        notes["usage_mismatch"] = {
+            "requests": len(mismatched),
+            "server_completion_tokens": sum(r.usage_tokens or 0 for r in mismatched),
+            "streamed_chunks": sum(len(r.chunks) for r in mismatched),
+        }
+    return notes
+
+
 def error_kinds(records: list[Record]) -> dict[str, int]:
     """Failures by kind: `timeout`, `HTTP 500`, `connection`, `stream ended early`, ..."""
     kinds: dict[str, int] = {}
     for r in records:
         if r.status == "ok":
             continue
-        kind = "timeout" if r.status == "timeout" else (r.error or "error").split(":")[0]
+        kind = (r.error or r.status).split(":")[0]
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
@@ -201,6 +220,8 @@ async def _measure(
             "api": target.api,
             "endpoint": target.base_url,
             "ignore_eos": target.ignore_eos,
+            "stream": target.stream,
+            **client_notes(records),
         },
         num_requests=len(records),
         num_errors=sum(r.status != "ok" for r in records),
