@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PY_SRC := src tests bench sample_data
+PY_SRC := src tests bench sample_data scripts
 
 .PHONY: install demo test lint bench bench-ingest bench-runner bench-peer sample-data clean \
 	engine demo-real test-engine bench-whatif-real

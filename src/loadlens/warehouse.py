@@ -183,6 +183,16 @@ class Warehouse:
             raise
         return outcomes
 
+    def describe(self, deployment: str, attributes: dict[str, Any]) -> None:
+        """Set what is known of a deployment (hardware, engine, a note...), keeping the rest."""
+        self.con.begin()
+        try:
+            self._upsert_deployment(deployment, attributes)
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
+
     def _upsert_deployment(self, deployment: str, attributes: dict[str, Any]) -> None:
         columns = ("model", "engine", "engine_version", "hardware", "gpus_per_replica")
         known = {k: attributes.get(k) for k in columns}

@@ -56,6 +56,7 @@ class Brief(BaseModel):
     slos: list[str]
     decision: str
     simulated: bool
+    notes: list[str]  # what the measurements are, as their deployments say
     key_numbers: list[dict[str, str]]
     findings: list[Finding]
     finding_groups: list[FindingGroup]
@@ -494,6 +495,17 @@ def provenance(analysis: Analysis) -> list[dict[str, str]]:
     ]
 
 
+def deployment_notes(analysis: Analysis) -> list[str]:
+    """What the deployments' owners said the measurements are (`note` attribute), once each:
+    e.g. that a real engine on CPU is a test bed, not a production capacity."""
+    notes = []
+    for params in analysis.deployments["params"].to_list():
+        note = orjson.loads(params).get("note") if params else None
+        if isinstance(note, str) and note not in notes:
+            notes.append(note)
+    return notes
+
+
 def _is_simulated(analysis: Analysis) -> bool:
     for params in analysis.deployments["params"].to_list():
         if params and orjson.loads(params).get("simulated"):
@@ -568,6 +580,7 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         slos=[str(s) for s in analysis.slos],
         decision=decision(analysis) + zone_sentence(analysis.zones),
         simulated=_is_simulated(analysis),
+        notes=deployment_notes(analysis),
         key_numbers=key_numbers_,
         findings=analysis.findings,
         finding_groups=[

@@ -39,7 +39,7 @@ class Record:
     status: str = "ok"
     error: str | None = None
     streamed: bool = True  # False: one JSON body, no per-token times
-    resent: int = 0  # re-sent once after a stale keep-alive connection lost it unsent
+    resent: int = 0  # re-sends after stale keep-alive connections lost it unsent
     usage_tokens: int | None = None  # the server's completion_tokens, where it disagrees
 
 
@@ -172,13 +172,14 @@ async def send(
         except Exception as e:  # every failure is classified below, none escapes
             if (
                 not answered
-                and record.resent == 0
+                and record.resent < MAX_RESENDS
                 and request_id in client.reused
                 and _lost_unsent(e)
             ):
-                # A pooled connection the server had closed (llama.cpp drops idle ones
-                # after 5 s): the request never reached it, so it is sent again, once, as
-                # aiohttp does for idempotent requests, and the re-send is counted.
+                # A pooled connection the server had closed (llama.cpp's HTTP threads
+                # drop kept-alive connections they cannot serve): the request never
+                # reached it, so it is sent again, as aiohttp does for idempotent
+                # requests, and each re-send is counted.
                 record.resent += 1
                 continue
             record.status, record.error = classify(e, answered, timeout_s)
@@ -188,6 +189,9 @@ async def send(
     record.sent = client.sent_at.pop(request_id, record.sent)
     client.reused.discard(request_id)
     return record
+
+
+MAX_RESENDS = 3  # a request that meets stale pooled connections more often is lost
 
 
 def _loop_time(deadline: float) -> float:
