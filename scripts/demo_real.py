@@ -72,7 +72,6 @@ def main() -> int:
     for suffix in ("pdf", "md"):
         out = args.out / f"real-brief.{suffix}"
         subprocess.run([*cli, "report", "--db", str(db), "--slo", SLO, "-o", str(out)], check=True)
-        print(f"wrote     {out}")
     return 0
 
 

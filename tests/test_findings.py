@@ -10,6 +10,7 @@ asserts the sentence's key words and numbers, the severity by the one rule of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from types import SimpleNamespace
@@ -1126,3 +1127,14 @@ def test_a_tag_names_a_variant_by_what_differs() -> None:
     tags = {"pd_1p1d_n100_in512_c64", "pd_1p8d_n100_in512_c64"}
     assert distinct_part("pd_1p8d_n100_in512_c64", tags) == "1p8d"
     assert distinct_part("only", {"only"}) == "only"
+
+
+def test_first_token_wait_is_not_called_queueing_when_the_servers_queue_was_empty() -> None:
+    """llama.cpp on one CPU thread: TTFT grew 0.3 → 2.2 s at concurrency 8 of 8 slots with
+    nothing waiting; the wait was for compute (others' prefills), not a queue."""
+    a = drivers_analysis()
+    (d, *_) = a.drivers
+    a.drivers = [dataclasses.replace(d, waiting_mean=0.0)]
+    (f,) = drivers.find(a)
+    assert "queueing" not in f.sentence
+    assert "first-token wait with the server's queue empty 60%" in f.sentence

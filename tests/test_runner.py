@@ -400,3 +400,28 @@ def test_unstreamed_requests_give_e2e_and_tokens_without_ttft(server: str, tmp_p
     assert rows["status"].to_list() == ["ok"] * 6
     assert rows["ttft_s"].null_count() == 6 and rows["e2e_s"].min() > 0
     assert rows["output_tokens"].to_list() == [8] * 6
+
+
+def test_warm_up_ends_before_the_recorded_level_starts() -> None:
+    """Warm-up requests still in flight would leave the recorded ones short of the load:
+    every recorded request starts after the last warm-up ended, and then all c run."""
+    import asyncio
+    import time
+
+    from loadlens.runner.client import Record
+    from loadlens.runner.loadgen import run_level
+
+    spans: dict[int, tuple[float, float]] = {}
+
+    async def send(seq: int) -> Record:
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.02 + 0.01 * (seq % 3))
+        spans[seq] = (t0, time.perf_counter())
+        return Record(seq=seq, sent=t0, ended=spans[seq][1])
+
+    records = asyncio.run(run_level(send, Level("concurrency", 4), Plan(requests=12, warmup=3)))
+    assert [r.seq for r in records] == list(range(3, 15))
+    warm_end = max(spans[s][1] for s in range(3))
+    assert min(spans[r.seq][0] for r in records) >= warm_end
+    first = sorted(spans[r.seq][0] for r in records)[:4]
+    assert first[-1] - first[0] < 0.01  # the level opens with all 4 users at once

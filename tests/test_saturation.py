@@ -115,3 +115,8 @@ def test_collapse_needs_falling_throughput_and_rising_latency() -> None:
     assert collapse(flat) == []
     jitter = lv.with_columns(p95_e2e_s=pl.Series([2.0, 3.0, 3.1]))  # +3%: no climb
     assert collapse(jitter) == []
+    # A dip a heavier level wins back is noise (llama.cpp on CPU: 1.85, 1.67, 1.98 req/s).
+    dip = _levels([1, 2, 8], [0.57, 1.26, 4.2]).with_columns(
+        request_throughput_rps=pl.Series([1.85, 1.67, 1.98])
+    )
+    assert collapse(dip) == []

@@ -16,6 +16,7 @@ SECTION = "story"
 ORDER = 40
 MIN_GROWTH = 0.10  # mean E2E growth over the lightest level worth explaining
 MIN_SHARE = 0.05  # causes below this share are not named
+QUEUE_EMPTY = 0.05  # mean requests waiting below this: the server's queue stood empty
 
 
 def _ms(seconds: float) -> str:
@@ -37,7 +38,13 @@ def find(a: Any) -> list[Finding]:
         if d is None or d.growth_s <= MIN_GROWTH * d.baseline_e2e_mean_s:
             continue
         ranked = [(c, share) for c, share in d.ranked() if share >= MIN_SHARE]
-        causes = ", ".join(f"{CAUSE_LABELS[c]} {share:.0%}" for c, share in ranked)
+        labels = dict(CAUSE_LABELS)
+        if d.waiting_mean is not None and d.waiting_mean < QUEUE_EMPTY:
+            # TTFT beyond prefill while the server's own queue stood empty: requests did
+            # not wait for a slot but for compute (prefills of others interleaved with
+            # decode, as on llama.cpp on CPU), so it is not called queueing.
+            labels["queueing"] = "first-token wait with the server's queue empty"
+        causes = ", ".join(f"{labels[c]} {share:.0%}" for c, share in ranked)
         p95 = a.levels.filter(
             (pl.col("deployment") == d.deployment)
             & (pl.col("load_mode") == d.load_mode)

@@ -5,9 +5,11 @@ vLLM's `--max-concurrency` applies. Open loop: arrivals on a schedule fixed in a
 (Poisson or constant), independent of responses, so a slow server cannot slow the arrivals
 down and hide its queueing (coordinated omission).
 
-The first `warmup` requests of a level are sent but not recorded. A level ends after
-`requests` recorded requests, or once `duration_s` has passed (no new request is sent
-after it; those in flight finish or time out).
+The first `warmup` requests of a level are sent, at the level's load, before it and are
+not recorded: they warm connections and caches, and once they have all ended the level
+starts at its full load (warm-up requests still in flight would leave the recorded ones
+short of it). A level ends after `requests` recorded requests, or once `duration_s` has
+passed (no new request is sent after it; those in flight finish or time out).
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ async def run_level(
 async def _run_level(
     send: Send, level: Level, plan: Plan, on_record: Callable[[Record], None] | None
 ) -> list[Record]:
+    if plan.warmup:
+        gate = asyncio.Semaphore(max(1, int(level.value)) if level.mode == "concurrency" else 1)
+
+        async def warm(seq: int) -> None:
+            async with gate:
+                await send(seq)
+
+        await asyncio.gather(*(warm(seq) for seq in range(plan.warmup)))
     limit = plan.warmup + plan.requests if plan.requests is not None else None
     start = time.perf_counter()
     deadline = start + plan.duration_s if plan.duration_s is not None else None
@@ -83,7 +93,7 @@ async def _run_level(
         return deadline is None or time.perf_counter() < deadline
 
     if level.mode == "concurrency":
-        issued = 0
+        issued = plan.warmup
 
         async def worker() -> None:
             nonlocal issued
@@ -95,7 +105,7 @@ async def _run_level(
     else:
         rng = random.Random(plan.seed)
         tasks: list[asyncio.Task[None]] = []
-        at, seq = start, 0
+        at, seq = start, plan.warmup
 
         async def one(n: int) -> None:
             keep(await send(n))
