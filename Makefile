@@ -26,7 +26,8 @@ test: lint  ## ruff, then the whole pytest suite (the real-engine tests: make te
 engine:  ## build llama.cpp's llama-server + fetch SmolLM2-135M, once per machine (~10 min)
 	$(PYTHON) scripts/engine.py
 
-test-engine: $(STAMP) engine  ## the runner and the models against the real engine
+test-engine: $(STAMP)  ## the runner and the models against the real engine (skips if unbuildable)
+	@$(PYTHON) scripts/engine.py || echo "engine: could not be built here; the engine tests skip, saying why"
 	$(BIN)/python -m pytest -q -m engine
 
 demo-real: $(STAMP) engine  ## a sweep against the real engine on this CPU, and its brief

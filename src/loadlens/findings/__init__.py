@@ -42,6 +42,8 @@ MODULES = (
     "slo_stand_in",
     "scalability",
     "littles_law",
+    "usage_mismatch",
+    "resent",
     "summary_only",
     "sample_size",
 )
