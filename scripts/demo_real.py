@@ -9,6 +9,7 @@ method, not a capacity figure.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,9 @@ SLO = "p95_e2e<4s,p95_ttft<1s"  # scaled to a 135M model on CPU: a test bed, not
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("reports"))
-    parser.add_argument("--requests", type=int, default=48, help="per level")
+    parser.add_argument(
+        "--requests", type=int, default=72, help="per level (72: a p95 with an upper bound)"
+    )
     args = parser.parse_args()
     engine = testbed.find()
     if engine is None:
@@ -35,7 +38,8 @@ def main() -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     db = args.out / "real.duckdb"
-    db.unlink(missing_ok=True)
+    db.unlink(missing_ok=True)  # a fresh run every time, as `make demo` does
+    shutil.rmtree(args.out / "real-runs", ignore_errors=True)
     with (
         testbed.serve(engine, slots=8, threads=1, log=args.out / "llama-server.log") as server,
         Warehouse(db) as wh,

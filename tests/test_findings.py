@@ -1046,6 +1046,9 @@ def test_never_a_range_with_equal_ends() -> None:
     assert boundary_range(b) == "range about 4"
     b = boundary(E2E, lv(2, 8.0), lv(4, 12.0), boundary_load=3.9, lo=3.2, hi=4.4)
     assert boundary_range(b) == "range 3–4"
+    # Open above, its lower end rounding to the breaching load: never "2 to more than 2".
+    b = boundary(E2E, lv(1, 0.5), lv(2, 1.04), boundary_load=1.9, lo=1.6, hi=None)
+    assert boundary_range(b) == "range 2 or more"
     f = one(
         capacity.find(
             capacity_analysis(
@@ -1176,5 +1179,5 @@ def test_a_usage_report_the_stream_contradicts_is_said() -> None:
 
 def test_re_sent_requests_are_counted() -> None:
     (f,) = resent.find(SimpleNamespace(runs=_runs_with({"resent_requests": 32})))
-    assert f.sentence.startswith("At concurrency 8, 32 sends met a kept-alive connection")
+    assert f.sentence.startswith("At concurrency 8, 32 sends of 60 requests met a kept-alive")
     assert f.evidence["resent"] == 32 and resent.find(SimpleNamespace(runs=_runs_with({}))) == []

@@ -99,6 +99,8 @@ def boundary_range(b: SloBoundary) -> str:
     )
     if b.boundary_hi is not None:
         return f"range {lo_text}–{approx(mode, b.boundary_hi):g}"
+    if lo_text == f"{b.first_breach.load:g}":
+        return f"range {lo_text} or more"
     return f"range {lo_text} to more than {b.first_breach.load:g}"
 
 

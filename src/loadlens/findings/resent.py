@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from loadlens.findings.format import at_load
+from loadlens.findings.format import format_loads
 from loadlens.findings.model import Finding
 
 KIND = "resent"
@@ -15,25 +15,38 @@ ORDER = 226
 
 
 def find(a: Any) -> list[Finding]:
-    out = []
+    """One note per deployment: a server that closes connections after each response
+    (llama.cpp does) makes nearly every send meet a closed one, level after level."""
+    by_deployment: dict[str, list[tuple[Any, int, int]]] = {}
     for r in a.runs.iter_rows(named=True):
         workload = orjson.loads(r["workload"]) if r.get("workload") else {}
         n = workload.get("resent_requests") if isinstance(workload, dict) else None
-        if not n:
-            continue
-        where = at_load(r["load_mode"], r["load_value"], r.get("num_requests"))
+        if n:
+            by_deployment.setdefault(r["deployment"], []).append(
+                (r, int(n), int(r.get("num_requests") or 0))
+            )
+    out = []
+    for deployment, rows in by_deployment.items():
+        resent = sum(n for _, n, _ in rows)
+        requests = sum(m for _, _, m in rows)
+        modes = {r["load_mode"] for r, _, _ in rows}
+        where = (
+            "at " + format_loads(rows[0][0]["load_mode"], [r["load_value"] for r, _, _ in rows])
+            if len(modes) == 1 and all(r["load_value"] is not None for r, _, _ in rows)
+            else f"in {len(rows)} runs"
+        )
         out.append(
             Finding(
                 kind=KIND,
                 severity="info",
-                deployment=r["deployment"],
+                deployment=deployment,
                 sentence=(
-                    f"{where[0].upper()}{where[1:]}, {n:,} send{'s' if n > 1 else ''} met a "
-                    "kept-alive connection the server had closed before answering, and went "
-                    "again on another; each request is timed from the send the server "
+                    f"{where[0].upper()}{where[1:]}, {resent:,} sends of {requests:,} requests "
+                    "met a kept-alive connection the server had closed before answering, and "
+                    "went again on another; each request is timed from the send the server "
                     "answered."
                 ),
-                evidence={"resent": n, "requests": r.get("num_requests")},
+                evidence={"resent": resent, "requests": requests, "runs": len(rows)},
                 confidence="counted by the client (at most 3 re-sends a request)",
             )
         )
