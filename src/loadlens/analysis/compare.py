@@ -112,16 +112,16 @@ class Recommendation:
     best: str | None  # None: nothing can be recommended (see `why_none`)
     runner_up: str | None
     basis: Basis
-    tie: bool  # best and the options in `tied` are indistinguishable at this sample size
-    tied: tuple[str, ...]  # every option tied with the best, the best first
     per_gpu: bool  # capacities ranked per GPU (every option's GPU count is known)
     load_mode: str | None  # the mode capacities are compared in
     options: tuple[Capacity, ...]  # every option, ranked: best first
-    cost_ratio: float | None  # runner-up's $ per user / the cheapest's − 1 (all priced);
-    # under COST_TIE the options cost the same and capacity decides (basis capacity or tie)
-    advice: tuple[Advice, ...]  # what would separate the tied options
-    why_none: str | None  # "mixed_modes" | "no_capacity" | "unjudged" (basis "none")
     modes: dict[str, tuple[str, ...]]  # the load modes each option was measured in
+    tie: bool = False  # best and the options in `tied` are indistinguishable at this size
+    tied: tuple[str, ...] = ()  # every option tied with the best, the best first
+    cost_ratio: float | None = None  # runner-up's $ per user / the cheapest's − 1 (all
+    # priced); under COST_TIE the options cost the same and capacity decides
+    advice: tuple[Advice, ...] = ()  # what would separate the tied options
+    why_none: str | None = None  # "mixed_modes" | "no_capacity" | "unjudged" (basis none)
 
     def option(self, name: str | None) -> Capacity | None:
         return next((o for o in self.options if o.option == name), None)
@@ -333,9 +333,7 @@ def _by_capacity(
         per_gpu=per_gpu,
         load_mode=mode,
         options=tuple(ranked),
-        cost_ratio=None,
         advice=_advice(tied) if tie else (),
-        why_none=None,
         modes=modes,
     )
 
@@ -372,22 +370,16 @@ def _by_cost(
             load_mode=mode,
             options=tuple(ranked),
             cost_ratio=ratio,
-            advice=(),
-            why_none=None,
             modes=modes,
         )
     return Recommendation(
         best=best.option,
         runner_up=second.option if second else None,
         basis="cost",
-        tie=False,
-        tied=(),
         per_gpu=all(c.gpus for c in options),
         load_mode=mode,
         options=tuple(ranked),
         cost_ratio=ratio,
-        advice=(),
-        why_none=None,
         modes=modes,
     )
 
@@ -399,13 +391,9 @@ def _none(
         best=None,
         runner_up=None,
         basis="none",
-        tie=False,
-        tied=(),
         per_gpu=all(c.gpus for c in options),
         load_mode=mode,
         options=tuple(options),
-        cost_ratio=None,
-        advice=(),
         why_none=why,
         modes=modes,
     )
