@@ -55,6 +55,8 @@ class Client:
 
     def __init__(self, base_url: str, api_key: str | None, timeout_s: float) -> None:
         self.sent_at: dict[str, float] = {}
+        # Never stored: a server may echo the key in an error (HTTP 401 bodies do).
+        self.secrets = tuple(s for s in (api_key,) if s and len(s) >= 4)
         self.reused: set[str] = set()  # request ids whose last attempt rode a pooled connection
         trace = aiohttp.TraceConfig()
 
@@ -188,6 +190,9 @@ async def send(
         break
     record.sent = client.sent_at.pop(request_id, record.sent)
     client.reused.discard(request_id)
+    if record.error:
+        for secret in client.secrets:
+            record.error = record.error.replace(secret, "[redacted]")
     return record
 
 
@@ -270,8 +275,18 @@ def _read_events(
         except orjson.JSONDecodeError:
             record.status, record.error = "error", f"unreadable event: {payload[:80]}"
             return
-        for choice in event.get("choices") or []:
-            delta = choice.get("delta") or {}
+        # Whatever a server sends, the request becomes a record: an event of the wrong
+        # shape fails this request with the reason, never the level.
+        choices = event.get("choices") if isinstance(event, dict) else None
+        if not isinstance(event, dict) or not isinstance(choices or [], list):
+            record.status, record.error = "error", f"malformed event: {payload[:80]}"
+            return
+        for choice in choices or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(choice, dict) or not isinstance(delta or {}, dict):
+                record.status, record.error = "error", f"malformed event: {payload[:80]}"
+                return
+            delta = delta or {}
             # A reasoning model streams its thinking first: those are output tokens too.
             text = (
                 (delta.get("content") or delta.get("reasoning_content"))
@@ -282,8 +297,11 @@ def _read_events(
                 record.chunks.append(stamp)
             finished = finished or choice.get("finish_reason") is not None
         if usage := event.get("usage"):
-            record.input_tokens = usage.get("prompt_tokens")
-            record.output_tokens = usage.get("completion_tokens")
+            if not isinstance(usage, dict):
+                record.status, record.error = "error", f"malformed usage: {payload[:80]}"
+                return
+            record.input_tokens = token_count(usage.get("prompt_tokens"))
+            record.output_tokens = token_count(usage.get("completion_tokens"))
     if complete and not finished:
         record.status, record.error = "error", "stream ended before a finish_reason"
     streamed = len(record.chunks)
@@ -302,21 +320,31 @@ def _read_body(record: Record, text: str, api: Api) -> None:
     except orjson.JSONDecodeError:
         record.status, record.error = "error", f"unreadable response: {text[:80]}"
         return
-    usage = body.get("usage") or {}
-    record.input_tokens = usage.get("prompt_tokens")
-    record.output_tokens = usage.get("completion_tokens")
-    choices = body.get("choices") or []
+    usage = body.get("usage") if isinstance(body, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    record.input_tokens = token_count(usage.get("prompt_tokens"))
+    record.output_tokens = token_count(usage.get("completion_tokens"))
+    choices = body.get("choices") if isinstance(body, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
     content = (
-        (
-            (choices[0].get("message") or {}).get("content")
-            if api == "chat"
-            else choices[0].get("text")
-        )
-        if choices
-        else None
+        (message.get("content") if isinstance(message, dict) else None)
+        if api == "chat"
+        else (first.get("text") if isinstance(first, dict) else None)
     )
     if not content:
         record.status, record.error = "error", "no content in the response"
+
+
+MAX_TOKEN_COUNT = 2**31  # a count beyond any context: a broken report, not a number
+
+
+def token_count(value: Any) -> int | None:
+    """A usage count as the server wrote it, or None where it is no count (a string, a
+    bool, a float, negative or absurd): the streamed count then stands."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value < MAX_TOKEN_COUNT else None
 
 
 MAX_TOKENS_PER_CHUNK = 16  # speculative decoding and batched detokenising merge tokens

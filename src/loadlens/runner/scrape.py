@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,8 @@ def parse_metrics(text: str) -> dict[str, float]:
             if mapped is None:
                 continue
             signal, combine, scale = mapped
+            if not math.isfinite(sample.value):
+                continue  # NaN/Inf is no reading: dropped, never stored as a null sample
             values.setdefault(signal, []).append(sample.value * scale)
             how[signal] = combine
     return {s: (sum(v) if how[s] == "sum" else sum(v) / len(v)) for s, v in values.items() if v}
