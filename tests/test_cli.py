@@ -141,3 +141,27 @@ def test_check_exits_1_on_a_capacity_regression(db: Path) -> None:
     assert bad.exit_code == 1 and "FAIL h100" in bad.output
     missing = run("check", "--db", db)
     assert missing.exit_code == 2 and "--min-capacity" in missing.output
+
+
+@pytest.mark.parametrize("name", ["[/bold]", "[link=http://x]a[/link]", "evil\u202eName\x1b[31m"])
+def test_a_name_is_data_never_markup_nor_terminal_control(db: Path, name: str) -> None:
+    assert run("ingest", GOLDEN, "-d", name, "--db", db).exit_code == 0
+    listed = run("runs", "--db", db)
+    assert listed.exit_code == 0, listed.output
+    found = run("findings", "--db", db)
+    assert found.exit_code == 0, found.output
+    checked = run("check", "--db", db, "--min-capacity", "1", "--slo", "p95_e2e<10s")
+    assert checked.exit_code in (0, 1) and "Traceback" not in checked.output
+    for result in (listed, found, checked):
+        assert "\u202e" not in result.output and "\x1b[31m" not in result.output
+    if name.startswith("["):
+        assert name in listed.output  # shown as written, not interpreted
+
+
+def test_markdown_output_carries_no_html_image_link_or_cell_break(db: Path) -> None:
+    name = "x|<script>alert(1)</script>![t](http://evil/p.png)"
+    assert run("ingest", GOLDEN, "-d", name, "--db", db).exit_code == 0
+    md = run("report", "--db", db, "-f", "md")
+    assert md.exit_code == 0, md.output
+    assert "<script>" not in md.output and "](http://evil" not in md.output
+    assert "x\\|&lt;script&gt;" in md.output  # the name, shown inert

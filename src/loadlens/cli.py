@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +41,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Piped output (CI logs, files) gets long lines instead of 80-column wrapping.
+# Control characters (terminal escapes) and bidi overrides (U+202E) in data would act on
+# the terminal rather than be read: replaced before anything from a file is shown.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object) -> str:
+    """Data (names, paths, sentences) as the terminal shows it: never read as rich markup,
+    never acting on the terminal."""
+    return escape(_UNSAFE.sub("\ufffd", str(text)))
+
+
 out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -216,14 +228,17 @@ def ingest(
     for o in result.outcomes:
         if o.status == "ingested":
             out.print(
-                f"ingested  {o.path}  ({o.tool}: {o.runs} run(s), {o.requests:,} requests) "
-                f"→ {o.deployment}",
+                f"ingested  {shown(o.path)}  ({shown(o.tool)}: {o.runs} run(s), "
+                f"{o.requests:,} requests) → {shown(o.deployment)}",
                 highlight=False,
             )
         else:
-            out.print(f"skipped   {o.path}  (already ingested as {o.deployment})", highlight=False)
+            out.print(
+                f"skipped   {shown(o.path)}  (already ingested as {shown(o.deployment)})",
+                highlight=False,
+            )
     for s in result.skipped:
-        out.print(f"ignored   {s.path}  ({s.reason})", highlight=False)
+        out.print(f"ignored   {shown(s.path)}  ({shown(s.reason)})", highlight=False)
 
 
 @app.command()
@@ -249,14 +264,14 @@ def runs(
         )
     for r in frame.iter_rows(named=True):
         table.add_row(
-            r["deployment"],
+            shown(r["deployment"]),
             format_load(r["load_mode"], r["load_value"]),
-            variant[r["run_id"]] or "–",
-            r["tool"] + (f" {r['tool_version']}" if r["tool_version"] else ""),
+            shown(variant[r["run_id"]] or "–"),
+            shown(r["tool"] + (f" {r['tool_version']}" if r["tool_version"] else "")),
             f"{r['num_requests']:,}" if r["num_requests"] is not None else "–",
             str(r["num_errors"]) if r["num_errors"] is not None else "–",
             f"{r['duration_s']:.1f} s" if r["duration_s"] is not None else "–",
-            r["source_path"] + ("" if r["request_rows"] else "  [summary only]"),
+            shown(r["source_path"] + ("" if r["request_rows"] else "  [summary only]")),
         )
     # Piped (a file, grep): one line per run, however long, rather than folded cells.
     (out if out.is_terminal else Console(width=100_000)).print(table)
@@ -344,7 +359,7 @@ def report(
         sys.stdout.write(data.decode())
         return
     write_atomic(out_path, data)
-    out.print(f"wrote {out_path}", highlight=False)
+    out.print(f"wrote {shown(out_path)}", highlight=False)
 
 
 @app.command()
@@ -362,8 +377,8 @@ def findings(
     analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
     for f in analysis.findings:
-        out.print(f"[{styles[f.severity]}]{f.severity:>8}[/]  {f.sentence}", highlight=False)
-        out.print(f"          [dim]{f.confidence}[/]", highlight=False)
+        out.print(f"[{styles[f.severity]}]{f.severity:>8}[/]  {shown(f.sentence)}", highlight=False)
+        out.print(f"          [dim]{shown(f.confidence)}[/]", highlight=False)
 
 
 @app.command()
@@ -408,7 +423,7 @@ def compare(
         out_path,
         render_by_suffix(build_compare(analysis), "compare.html.j2", out_path.suffix, "compare"),
     )
-    out.print(f"wrote {out_path}", highlight=False)
+    out.print(f"wrote {shown(out_path)}", highlight=False)
 
 
 @app.command()
@@ -440,7 +455,7 @@ def budget(
             "price; `loadlens report` says which SLO breaks where (or cannot be judged)"
         )
     write_atomic(out_path, _render_budget(analysis, out_path.suffix))
-    out.print(f"wrote {out_path}", highlight=False)
+    out.print(f"wrote {shown(out_path)}", highlight=False)
 
 
 def _render_budget(analysis: api.Analysis, suffix: str) -> bytes:
@@ -481,9 +496,9 @@ def check(
 
     def say(ok: bool | None, text: str, why: str | None = None) -> None:
         verdict = {True: "[green]PASS[/]", False: "[bold red]FAIL[/]", None: "[yellow]FAIL[/]"}
-        out.print(f"{verdict[ok]} {text}", highlight=False)
+        out.print(f"{verdict[ok]} {shown(text)}", highlight=False)
         if why:
-            out.print(f"     {why}", highlight=False)
+            out.print(f"     {shown(why)}", highlight=False)
 
     capacity_sentences = {
         (f.deployment, f.evidence.get("slo")): f.sentence
@@ -554,7 +569,7 @@ def demo(
                 attributes=attrs.model_dump(exclude_none=True) if attrs else None,
             )
             n = sum(o.requests for o in result.outcomes)
-            out.print(f"ingested  {folder}  ({len(result.outcomes)} files, {n:,} requests)")
+            out.print(f"ingested  {shown(folder)}  ({len(result.outcomes)} files, {n:,} requests)")
         analysis = api.analyze(
             wh,
             None,
@@ -567,7 +582,7 @@ def demo(
     for fmt in ("pdf", "html", "md"):
         path = out_dir / f"demo-brief.{fmt}"
         write_atomic(path, render(brief, analysis, fmt))
-        out.print(f"wrote     {path}", highlight=False)
+        out.print(f"wrote     {shown(path)}", highlight=False)
     if analysis.levels["deployment"].n_unique() > 1:
         from loadlens.report.compare import build_compare
 
@@ -575,12 +590,12 @@ def demo(
         write_atomic(
             path, render_by_suffix(build_compare(analysis), "compare.html.j2", ".pdf", "compare")
         )
-        out.print(f"wrote     {path}", highlight=False)
+        out.print(f"wrote     {shown(path)}", highlight=False)
     if analysis.costs:
         path = out_dir / "demo-budget.pdf"
         write_atomic(path, _render_budget(analysis, ".pdf"))
-        out.print(f"wrote     {path}", highlight=False)
-    out.print(f"\n[bold]Decision:[/] {brief.decision}", highlight=False)
+        out.print(f"wrote     {shown(path)}", highlight=False)
+    out.print(f"\n[bold]Decision:[/] {shown(brief.decision)}", highlight=False)
 
 
 def _floats(spec: str | None, flag: str) -> list[float]:
@@ -817,10 +832,12 @@ class _SweepProgress:
                 highlight=False,
             )
         if outcome.skipped:
-            err.print(f"kept      {outcome.path} (measured before; --resume)")
+            err.print(f"kept      {shown(outcome.path)} (measured before; --resume)")
         elif outcome.errors:
             kinds = ", ".join(f"{k}: {v}" for k, v in sorted(outcome.errors.items()))
-            err.print(f"{outcome.level.key}: {sum(outcome.errors.values())} failed ({kinds})")
+            err.print(
+                f"{outcome.level.key}: {sum(outcome.errors.values())} failed ({shown(kinds)})"
+            )
 
 
 def _print_levels(analysis: api.Analysis) -> None:
@@ -838,7 +855,7 @@ def _print_levels(analysis: api.Analysis) -> None:
         )
     out.print(table)
     for f in analysis.findings[:3]:
-        out.print(f"- {f.sentence}", highlight=False)
+        out.print(f"- {shown(f.sentence)}", highlight=False)
 
 
 @app.command("serve-sim")

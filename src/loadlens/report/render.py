@@ -7,6 +7,8 @@ charts) are allowed, so a brief renders the same offline as online.
 from __future__ import annotations
 
 import base64
+import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,9 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "templates"
 
 
-def _env() -> Environment:
+def _env(finalize: Callable[[Any], Any] | None = None) -> Environment:
     env = Environment(
+        finalize=finalize,
         loader=FileSystemLoader(templates_dir()),
         undefined=StrictUndefined,
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
@@ -76,8 +79,22 @@ def render_pdf(brief: Brief) -> bytes:
     return html_to_pdf(render_html(brief))
 
 
+# Characters data must not carry into Markdown: control and bidi overrides (they act on a
+# terminal or reorder text), and what would open raw HTML, a table cell, an image or a link.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN = str.maketrans({"<": "&lt;", ">": "&gt;", "|": "\\|", "\n": " ", "\r": " "})
+
+
+def markdown_text(value: object) -> str:
+    """Any value as inert Markdown text: never raw HTML, a cell break, an image or a link
+    (the Markdown brief goes into PR comments)."""
+    text = _UNSAFE.sub("\ufffd", str(value)).translate(_MARKDOWN)
+    return text.replace("![", "!\\[").replace("](", "]\\(")
+
+
 def render_markdown(brief: Brief) -> str:
-    return _env().get_template("brief.md.j2").render(brief=brief)
+    env = _env(lambda value: markdown_text(value) if isinstance(value, str) else value)
+    return env.get_template("brief.md.j2").render(brief=brief)
 
 
 def render_json(brief: Brief, analysis: Analysis) -> bytes:
