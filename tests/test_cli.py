@@ -165,3 +165,23 @@ def test_markdown_output_carries_no_html_image_link_or_cell_break(db: Path) -> N
     assert md.exit_code == 0, md.output
     assert "<script>" not in md.output and "](http://evil" not in md.output
     assert "x\\|&lt;script&gt;" in md.output  # the name, shown inert
+
+
+def test_out_writes_only_regular_files_and_leaves_no_temporary(db: Path, tmp_path: Path) -> None:
+    import os
+
+    run("ingest", GOLDEN, "-d", "h100", "--db", db)
+    folder = tmp_path / "a-dir"
+    folder.mkdir()
+    fifo = tmp_path / "a-fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "a-link"
+    link.symlink_to(tmp_path / "elsewhere.md")
+    for target in (folder, fifo, link):
+        result = run("report", "--db", db, "-f", "md", "-o", target)
+        assert result.exit_code == 2 and str(target) in result.output, result.output
+    assert folder.is_dir() and not (tmp_path / "elsewhere.md").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    good = tmp_path / "brief.md"
+    assert run("report", "--db", db, "-f", "md", "-o", good).exit_code == 0
+    assert good.is_file() and (good.stat().st_mode & 0o777) == 0o644

@@ -7,7 +7,9 @@ charts) are allowed, so a brief renders the same offline as online.
 from __future__ import annotations
 
 import base64
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -118,8 +120,29 @@ def render(brief: Brief, analysis: Analysis, fmt: str) -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file, so a failed render never leaves half a brief."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    """Write via a temporary file, so a failed render never leaves half a brief. Only a
+    regular file is written or replaced: a directory, a symlink, a FIFO or a device
+    (`--out /dev/null` as root) is refused, and no temporary is left behind."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        kind = (
+            "a symlink"
+            if path.is_symlink()
+            else "a directory"
+            if path.is_dir()
+            else ("a special file (device, FIFO or socket)")
+        )
+        raise ConfigError(f"{path}: is {kind}; --out takes a regular file's path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot write here ({e.strerror or e})") from None
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o644)  # as a plain write would leave it, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
