@@ -425,3 +425,12 @@ def test_warm_up_ends_before_the_recorded_level_starts() -> None:
     assert min(spans[r.seq][0] for r in records) >= warm_end
     first = sorted(spans[r.seq][0] for r in records)[:4]
     assert first[-1] - first[0] < 0.01  # the level opens with all 4 users at once
+
+
+@pytest.mark.parametrize("name", ["../../../x", "/etc", "..", "a/b", "\x1b[2J", ""])
+def test_a_deployment_name_never_writes_outside_the_out_dir(name: str, tmp_path: Path) -> None:
+    from loadlens.runner.sweep import level_path
+
+    out = tmp_path / "runs"
+    path = level_path(out, name, Level("concurrency", 4)).resolve()
+    assert path.parent.parent == out.resolve()

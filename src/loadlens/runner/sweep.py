@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -72,7 +73,16 @@ class LevelOutcome:
 
 
 def level_path(out_dir: Path, deployment: str, level: Level) -> Path:
-    return out_dir / deployment / f"sweep-{level.key}.jsonl"
+    """Where a level's trace goes: always inside `out_dir`, whatever the deployment's name
+    (`../../x`, `/etc`, a control character) — the name is data, not a path."""
+    return out_dir / safe_dirname(deployment) / f"sweep-{level.key}.jsonl"
+
+
+def safe_dirname(name: str) -> str:
+    """A folder name from any text: path separators, control characters and a leading
+    dot replaced, so it names one folder inside its parent and never climbs out."""
+    cleaned = re.sub(r"[\x00-\x1f\x7f/\\]", "_", name).lstrip(".")
+    return cleaned[:200] or "_"
 
 
 def to_trace_frames(records: list[Record], level: Level) -> tuple[float, float, pl.DataFrame]:
