@@ -185,3 +185,15 @@ def test_out_writes_only_regular_files_and_leaves_no_temporary(db: Path, tmp_pat
     good = tmp_path / "brief.md"
     assert run("report", "--db", db, "-f", "md", "-o", good).exit_code == 0
     assert good.is_file() and (good.stat().st_mode & 0o777) == 0o644
+
+
+def test_a_special_file_is_refused_by_name_not_ingested_as_nothing(
+    db: Path, tmp_path: Path
+) -> None:
+    import os
+
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    result = run("ingest", fifo, "-d", "x", "--db", db)
+    assert result.exit_code == 2 and "not a regular file" in result.output, result.output
+    assert "x" not in run("runs", "--db", db).output

@@ -94,8 +94,14 @@ def expand(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
     for p in paths:
         if not p.exists():
             raise TraceFormatError(p, "no such file or directory")
+        if not p.is_dir() and not p.is_file():
+            raise TraceFormatError(
+                p, "not a regular file (a FIFO, device or socket): give a trace file or folder"
+            )
         for f in sorted(p.rglob("*"), key=_natural) if p.is_dir() else [p]:
             if not f.is_file():
+                if not f.is_dir():
+                    skipped.append(Skipped(f, "not a regular file (a FIFO, device or socket)"))
                 continue
             if f.name.startswith(".") or f.suffix.lower() in NOT_TRACES:
                 skipped.append(Skipped(f, "not a trace (documentation or code)"))
