@@ -88,7 +88,9 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except LoadlensError as e:
-            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            # One line, whatever a library put in the message (polars writes several).
+            line = " ".join(str(e).split())
+            err.print(f"[bold red]error:[/] {shown(line)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
