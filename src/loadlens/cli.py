@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,13 @@ from loadlens.config import Config, format_seconds, load_config, parse_slos
 from loadlens.errors import ConfigError, InternalError, LoadlensError, WarehouseError
 from loadlens.findings import format_load
 from loadlens.report.brief import build_brief
-from loadlens.report.render import FORMATS, render, render_by_suffix, write_atomic
+from loadlens.report.render import (
+    FORMATS,
+    UNSAFE_CHARS,
+    render,
+    render_by_suffix,
+    write_atomic,
+)
 from loadlens.sources import plan
 from loadlens.sources.generic import parse_mapping
 from loadlens.warehouse import Warehouse
@@ -40,16 +45,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
 # Piped output (CI logs, files) gets long lines instead of 80-column wrapping.
-# Control characters (terminal escapes) and bidi overrides (U+202E) in data would act on
-# the terminal rather than be read: replaced before anything from a file is shown.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def shown(text: object) -> str:
     """Data (names, paths, sentences) as the terminal shows it: never read as rich markup,
     never acting on the terminal."""
-    return escape(_UNSAFE.sub("\ufffd", str(text)))
+    return escape(UNSAFE_CHARS.sub("\ufffd", str(text)))
 
 
 out = Console(width=None if sys.stdout.isatty() else 200)

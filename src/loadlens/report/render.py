@@ -81,16 +81,17 @@ def render_pdf(brief: Brief) -> bytes:
     return html_to_pdf(render_html(brief))
 
 
-# Characters data must not carry into Markdown: control and bidi overrides (they act on a
-# terminal or reorder text), and what would open raw HTML, a table cell, an image or a link.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Characters data must never carry to a reader: control characters (terminal escapes) and
+# bidi overrides (U+202E reorders what follows), in the terminal and in Markdown alike.
+UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What would open raw HTML, a table cell, an image or a link in Markdown.
 _MARKDOWN = str.maketrans({"<": "&lt;", ">": "&gt;", "|": "\\|", "\n": " ", "\r": " "})
 
 
 def markdown_text(value: object) -> str:
     """Any value as inert Markdown text: never raw HTML, a cell break, an image or a link
     (the Markdown brief goes into PR comments)."""
-    text = _UNSAFE.sub("\ufffd", str(value)).translate(_MARKDOWN)
+    text = UNSAFE_CHARS.sub("\ufffd", str(value)).translate(_MARKDOWN)
     return text.replace("![", "!\\[").replace("](", "]\\(")
 
 
