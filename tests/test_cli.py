@@ -197,3 +197,38 @@ def test_a_special_file_is_refused_by_name_not_ingested_as_nothing(
     result = run("ingest", fifo, "-d", "x", "--db", db)
     assert result.exit_code == 2 and "not a regular file" in result.output, result.output
     assert "x" not in run("runs", "--db", db).output
+
+
+def test_delete_takes_back_a_deployment_or_one_run(db: Path, tmp_path: Path) -> None:
+    import duckdb
+
+    assert run("ingest", GOLDEN, "-d", "keep", "--db", db).exit_code == 0
+    assert run("ingest", FIXTURES / "vllm", "-d", "gone", "--db", db).exit_code == 0
+    no_prompt = run("delete", "gone", "--db", db)  # not a terminal: never deletes unasked
+    assert no_prompt.exit_code == 2 and "--yes" in no_prompt.output
+    done = run("delete", "gone", "--yes", "--db", db)
+    assert done.exit_code == 0 and "deleted deployment gone" in done.output, done.output
+    with duckdb.connect(str(db), read_only=True) as con:
+        left = {
+            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+            for t in ("deployments", "sources", "runs")
+        }
+        orphans = con.execute(
+            "SELECT count(*) FROM requests WHERE run_id NOT IN (SELECT run_id FROM runs)"
+        ).fetchone()[0]  # type: ignore[index]
+    assert left == {"deployments": 1, "sources": 1, "runs": 1} and orphans == 0
+    missing = run("delete", "gone", "--yes", "--db", db)
+    assert missing.exit_code == 2 and "no deployment gone" in missing.output
+
+
+def test_delete_one_run_keeps_the_rest(db: Path) -> None:
+    assert run("ingest", FIXTURES / "vllm", "-d", "many", "--db", db).exit_code == 0
+    from loadlens.warehouse import Warehouse
+
+    with Warehouse(db, read_only=True) as wh:
+        ids = wh.runs(["many"])["run_id"].to_list()
+    assert len(ids) > 1
+    done = run("delete", "many", "--run", ids[0], "--yes", "--db", db)
+    assert done.exit_code == 0 and "1 run(s)" in done.output, done.output
+    with Warehouse(db, read_only=True) as wh:
+        assert wh.runs(["many"])["run_id"].to_list() == ids[1:]

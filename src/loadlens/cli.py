@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -243,6 +244,42 @@ def ingest(
             )
     for s in result.skipped:
         out.print(f"ignored   {shown(s.path)}  ({shown(s.reason)})", highlight=False)
+
+
+@app.command()
+@handles_errors
+def delete(
+    deployment: Annotated[
+        str, typer.Argument(help="The deployment to delete (or one of its runs).")
+    ],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Only this run (its run_id, see `loadlens runs`).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; delete.")] = False,
+    db: DbOpt = None,
+    config_path: ConfigOpt = None,
+) -> None:
+    """Take back what was ingested: a deployment (every run, request and source file of
+    it), or one run with --run. Asks first unless --yes; all of it goes, or nothing."""
+    config = load_config(config_path)
+    with _warehouse(config, db) as wh:
+        frame = wh.runs([deployment])
+        if run:
+            frame = frame.filter(pl.col("run_id") == run)
+        what = f"run {run} of {deployment}" if run else f"deployment {deployment}"
+        n = int(frame["num_requests"].fill_null(0).sum()) if frame.height else 0
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError(f"delete {what}: pass --yes to delete without a prompt")
+            typer.confirm(
+                f"Delete {shown(what)} ({frame.height} run(s), {n:,} requests)?", abort=True
+            )
+        counts = wh.delete(deployment, run)
+    out.print(
+        f"deleted {shown(what)}: {counts['runs']} run(s), {counts['requests']:,} request rows, "
+        f"{counts['sources']} source file(s)",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -274,6 +274,44 @@ class Warehouse:
         assert relation is not None
         return relation.pl()
 
+    def delete(self, deployment: str, run_id: str | None = None) -> dict[str, int]:
+        """Take back what was ingested: a deployment's runs (or one run of it), with their
+        requests, statistics and samples, and the source files no run refers to any more;
+        the deployment itself once it has no run. One transaction: all of it, or nothing.
+        Returns the rows deleted per table."""
+        where = "deployment = ?" + (" AND run_id = ?" if run_id else "")
+        args = [deployment, run_id] if run_id else [deployment]
+        ids = [
+            r[0]
+            for r in self.con.execute(f"SELECT run_id FROM runs WHERE {where}", args).fetchall()
+        ]
+        known = self._scalar("SELECT count(*) FROM deployments WHERE deployment = ?", [deployment])
+        if not ids and not (known and run_id is None):
+            what = f"run {run_id} of {deployment}" if run_id else f"deployment {deployment}"
+            raise WarehouseError(f"{self.path}: no {what}")
+        counts: dict[str, int] = {}
+        self.con.begin()
+        try:
+            marks = ", ".join("?" for _ in ids) or "NULL"
+            for table in ("requests", "run_stats", "server_samples", "runs"):
+                counts[table] = self._scalar(
+                    f"SELECT count(*) FROM {table} WHERE run_id IN ({marks})", ids
+                )
+                self.con.execute(f"DELETE FROM {table} WHERE run_id IN ({marks})", ids)
+            orphans = "sha256 NOT IN (SELECT DISTINCT source_sha256 FROM runs)"
+            counts["sources"] = self._scalar(f"SELECT count(*) FROM sources WHERE {orphans}")
+            self.con.execute(f"DELETE FROM sources WHERE {orphans}")
+            empty = "deployment NOT IN (SELECT DISTINCT deployment FROM runs) AND deployment = ?"
+            counts["deployments"] = self._scalar(
+                f"SELECT count(*) FROM deployments WHERE {empty}", [deployment]
+            )
+            self.con.execute(f"DELETE FROM deployments WHERE {empty}", [deployment])
+        except BaseException:
+            self.con.rollback()
+            raise
+        self.con.commit()
+        return counts
+
     def runs(self, deployments: list[str] | None = None) -> pl.DataFrame:
         """One row per run with its provenance, ordered by deployment and load."""
         where, args = _in_clause("r.deployment", deployments)
