@@ -24,7 +24,7 @@ from loadlens.analysis.coverage import slo_coverage
 from loadlens.analysis.drivers import decompose, stacked
 from loadlens.analysis.failures import failure_kinds
 from loadlens.analysis.levels import levels as level_metrics
-from loadlens.analysis.result import Analysis, Economics
+from loadlens.analysis.result import Analysis, Economics, gpus_per_replica
 from loadlens.analysis.saturation import (
     collapse,
     fit_usl,
@@ -172,14 +172,7 @@ def analyze(
         is not None
     ]
     known_gpus = {
-        row["deployment"]: (
-            (
-                dep.gpus_per_replica
-                if config and (dep := config.deployments.get(row["base_deployment"]))
-                else None
-            )
-            or row["gpus_per_replica"]
-        )
+        row["deployment"]: gpus_per_replica(config, row)
         for row in deployment_rows.iter_rows(named=True)
     }
     analysis = Analysis(

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -63,6 +64,17 @@ PARAM_KEYS = {
     "hardware": "accelerators, e.g. '8x H100'",
     "server_args": "engine arguments that shape performance (dict)",
 }
+
+
+def stored_object(text: str | None) -> dict[str, Any]:
+    """A run's `workload` or `params` (or a deployment's `params`) as stored: a JSON object
+    as a dict, anything else (null, not an object, unreadable) as {}."""
+    try:
+        value = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
 
 # Latency metrics the models know; summary statistics use these names too.
 LATENCY_METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")

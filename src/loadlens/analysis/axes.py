@@ -29,6 +29,7 @@ import polars as pl
 
 from loadlens.analysis.variants import facets, series_names
 from loadlens.config import SLO
+from loadlens.trace import stored_object
 
 Axis = Literal["input_tokens", "output_tokens"]
 AXES: dict[str, str] = {"input_tokens": "in", "output_tokens": "out"}  # axis -> facet label
@@ -121,11 +122,6 @@ class AxisSweep:
         return counts.pop() if len(counts) == 1 else None
 
 
-def _obj(text: str | None) -> dict[str, Any]:
-    value = orjson.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -154,8 +150,8 @@ def axis_sweeps(
         level = by_run.get(r["run_id"])
         if level is None:
             continue
-        workload = _obj(r.get("workload"))
-        f = facets(workload, _obj(r.get("params")))
+        workload = stored_object(r.get("workload"))
+        f = facets(workload, stored_object(r.get("params")))
         f.pop("tag", None)  # a tool's tag often spells out the length itself
         for axis, label in AXES.items():
             value = _number(workload.get(axis))
@@ -380,7 +376,8 @@ def sweep_axis(runs: pl.DataFrame) -> str:
     ("max_num_seqs"), several joined by "+" in that order; "load" where nothing else
     differs (a load sweep, or a single run)."""
     found = [
-        facets(_obj(r.get("workload")), _obj(r.get("params"))) for r in runs.iter_rows(named=True)
+        facets(stored_object(r.get("workload")), stored_object(r.get("params")))
+        for r in runs.iter_rows(named=True)
     ]
     keys = list(dict.fromkeys(k for f in found for k in f))
     varying = [k for k in keys if len({f.get(k) for f in found}) > 1]

@@ -34,6 +34,15 @@ if TYPE_CHECKING:
     from loadlens.findings.model import Finding
 
 
+def gpus_per_replica(config: Config | None, row: dict[str, Any]) -> int | None:
+    """GPUs a replica of a deployment (row of `deployments`, a series' row inheriting its
+    base deployment's) uses: as configured, else as recorded; None when neither says."""
+    dep = (
+        config.deployments.get(row.get("base_deployment") or row["deployment"]) if config else None
+    )
+    return (dep.gpus_per_replica if dep else None) or row["gpus_per_replica"]
+
+
 @dataclass(frozen=True)
 class Economics:
     """Prices per deployment (series), the user profile, and optionally a hosted API."""
@@ -51,7 +60,9 @@ class Economics:
             name = row["deployment"]
             dep = config.deployments.get(row.get("base_deployment") or name)
             hourly = (dep.gpu_hour_usd if dep else None) or config.cost.gpu_hour_usd
-            gpus = (dep.gpus_per_replica if dep else None) or row["gpus_per_replica"] or 1
+            # Priced with one GPU a replica where the count is unknown (the price is then
+            # per replica); per-GPU figures use `gpus_per_replica`, which stays unknown.
+            gpus = gpus_per_replica(config, row) or 1
             if hourly:
                 prices[name] = Prices(hourly, gpus)
         if not prices:

@@ -49,10 +49,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
 import polars as pl
 
 from loadlens.analysis.saturation import KEEP_UP, RATE_MIN_REQUESTS, served_rate
+from loadlens.trace import stored_object
 
 Status = Literal["client_shortfall", "server_saturation", "ok", "unknown"]
 
@@ -128,14 +128,10 @@ DELIVERED_BASIS = {
 def _workload(runs: pl.DataFrame) -> dict[str, dict[str, Any]]:
     if "workload" not in runs.columns:
         return {}
-    out = {}
-    for run_id, text in zip(runs["run_id"], runs["workload"], strict=True):
-        try:
-            value = orjson.loads(text) if text else {}
-        except orjson.JSONDecodeError:
-            value = {}
-        out[run_id] = value if isinstance(value, dict) else {}
-    return out
+    return {
+        run_id: stored_object(text)
+        for run_id, text in zip(runs["run_id"], runs["workload"], strict=True)
+    }
 
 
 def _stat(run_stats: pl.DataFrame, metric: str, statistic: str) -> dict[str, float]:

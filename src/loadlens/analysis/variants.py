@@ -12,15 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import polars as pl
 
+from loadlens.trace import stored_object
+
 SERIES_SEPARATOR = " · "
-
-
-def _obj(text: str | None) -> dict[str, Any]:
-    value = orjson.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
 
 
 def _count(value: Any) -> str:
@@ -59,7 +55,10 @@ def join(f: dict[str, str]) -> str:
 
 def _run_facets(runs: pl.DataFrame) -> dict[str, tuple[str, dict[str, str]]]:
     return {
-        r["run_id"]: (r["deployment"], facets(_obj(r["workload"]), _obj(r.get("params"))))
+        r["run_id"]: (
+            r["deployment"],
+            facets(stored_object(r["workload"]), stored_object(r.get("params"))),
+        )
         for r in runs.iter_rows(named=True)
     }
 

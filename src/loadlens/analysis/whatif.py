@@ -30,13 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import orjson
 import polars as pl
 
 from loadlens.analysis.drivers import prefill_fit
 from loadlens.analysis.levels import request_metrics
 from loadlens.analysis.saturation import SloBoundary, value_at
 from loadlens.config import SLO
+from loadlens.trace import stored_object
 
 
 @dataclass(frozen=True)
@@ -189,12 +189,11 @@ def _output_caveats(reqs: pl.DataFrame, runs: pl.DataFrame) -> tuple[float | Non
     ok = reqs.filter(pl.col("status") == "ok")["output_tokens"].drop_nulls()
     targets, reasoning = [], 0
     for text in runs["workload"].to_list() if "workload" in runs.columns else []:
-        w = orjson.loads(text) if text else {}
-        if isinstance(w, dict):
-            if isinstance(w.get("output_tokens"), int | float):
-                targets.append(w["output_tokens"])
-            if isinstance(w.get("reasoning_tokens_in_output"), int | float):
-                reasoning += w["reasoning_tokens_in_output"]
+        w = stored_object(text)
+        if isinstance(w.get("output_tokens"), int | float):
+            targets.append(w["output_tokens"])
+        if isinstance(w.get("reasoning_tokens_in_output"), int | float):
+            reasoning += w["reasoning_tokens_in_output"]
     at_cap = None
     if ok.len():
         cap = max(targets) if targets else None

@@ -10,6 +10,7 @@ from loadlens.findings.format import (
     approx,
     at_load,
     boundary_range,
+    capitalised,
     format_excess,
     format_load,
     sample_note,
@@ -183,9 +184,7 @@ def verdict_finding(run_id: str, verdicts: list[RunVerdict], a: Any) -> Finding:
             f"{format_excess(v.level.value, v.slo.threshold_s)})"
             for v in missed
         ]
-        sentence = f"{where[0].upper()}{where[1:]}, {v0.deployment} misses " + (
-            "; ".join(parts) + "."
-        )
+        sentence = f"{capitalised(where)}, {v0.deployment} misses " + ("; ".join(parts) + ".")
         severity = "critical"
     return Finding(
         kind=KIND,

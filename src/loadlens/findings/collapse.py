@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadlens.config import format_seconds
 from loadlens.findings.format import format_load
 from loadlens.findings.model import Finding
 
@@ -19,7 +20,7 @@ def find(a: Any) -> list[Finding]:
             f"{c.deployment} collapses past {format_load(c.load_mode, c.from_load)}: at "
             f"{c.to_load:g} it completes {c.to_rps:.2f} req/s instead of {c.from_rps:.2f} "
             f"({c.to_rps / c.from_rps - 1:.0%}) while p95 E2E rises from "
-            f"{_s(c.from_p95_s)} to {_s(c.to_p95_s)}."
+            f"{format_seconds(c.from_p95_s)} to {format_seconds(c.to_p95_s)}."
         )
         out.append(
             Finding(
@@ -39,9 +40,3 @@ def find(a: Any) -> list[Finding]:
             )
         )
     return out
-
-
-def _s(value: float) -> str:
-    from loadlens.config import format_seconds
-
-    return format_seconds(value)

@@ -6,7 +6,7 @@ from typing import Any
 
 from loadlens.analysis.failures import describe
 from loadlens.config import format_share
-from loadlens.findings.format import at_load, ci_label
+from loadlens.findings.format import at_load, capitalised, ci_label
 from loadlens.findings.model import Finding
 
 KIND = "errors"
@@ -26,12 +26,12 @@ def find(a: Any) -> list[Finding]:
         all_failed = failed == n - (row["n_cancelled"] or 0)
         if all_failed:
             sentence = (
-                f"{where[0].upper()}{where[1:]}, every one of {row['deployment']}'s "
+                f"{capitalised(where)}, every one of {row['deployment']}'s "
                 f"{failed:,} requests failed"
             )
         else:
             sentence = (
-                f"{where[0].upper()}{where[1:]}, {format_share(rate)} of {row['deployment']}'s "
+                f"{capitalised(where)}, {format_share(rate)} of {row['deployment']}'s "
                 f"requests failed ({failed:,} of {n - (row['n_cancelled'] or 0):,})"
             )
         sentence += f": {kinds}" if kinds else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from loadlens.analysis.saturation import Level, SloBoundary
-from loadlens.config import SLO
+from loadlens.config import SLO, format_seconds
 
 
 def format_load(mode: str, value: float | None) -> str:
@@ -28,6 +28,11 @@ def format_load(mode: str, value: float | None) -> str:
     if mode == "rate":
         return f"{number} req/s"
     return f"load {number}"
+
+
+def capitalised(text: str) -> str:
+    """A phrase opening a sentence: `With all 500 requests sent at once, ...`."""
+    return text[:1].upper() + text[1:]
 
 
 def at_load(mode: str, value: float | None, n_requests: int | None = None) -> str:
@@ -110,14 +115,8 @@ def ci_label(confidence: float) -> str:
 
 
 def format_ci(lo: float | None, hi: float | None, confidence: float, slo: SLO | None = None) -> str:
-    fmt = slo.format if slo is not None else _seconds
+    fmt = slo.format if slo is not None else format_seconds
     return f"{ci_label(confidence)} {fmt(lo)}–{fmt(hi) if hi is not None else 'unbounded'}"
-
-
-def _seconds(value: float | None) -> str:
-    from loadlens.config import format_seconds
-
-    return format_seconds(value)
 
 
 def _over(value: float, threshold: float) -> str:

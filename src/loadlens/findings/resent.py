@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from loadlens.findings.format import format_loads
+from loadlens.findings.format import capitalised, format_loads
 from loadlens.findings.model import Finding
+from loadlens.trace import stored_object
 
 KIND = "resent"
 SECTION = "notes"
@@ -19,8 +18,8 @@ def find(a: Any) -> list[Finding]:
     (llama.cpp does) makes nearly every send meet a closed one, level after level."""
     by_deployment: dict[str, list[tuple[Any, int, int]]] = {}
     for r in a.runs.iter_rows(named=True):
-        workload = orjson.loads(r["workload"]) if r.get("workload") else {}
-        n = workload.get("resent_requests") if isinstance(workload, dict) else None
+        workload = stored_object(r.get("workload"))
+        n = workload.get("resent_requests")
         if n:
             by_deployment.setdefault(r["deployment"], []).append(
                 (r, int(n), int(r.get("num_requests") or 0))
@@ -41,7 +40,7 @@ def find(a: Any) -> list[Finding]:
                 severity="info",
                 deployment=deployment,
                 sentence=(
-                    f"{where[0].upper()}{where[1:]}, {resent:,} sends of {requests:,} requests "
+                    f"{capitalised(where)}, {resent:,} sends of {requests:,} requests "
                     "met a kept-alive connection the server had closed before answering, and "
                     "went again on another; each request is timed from the send the server "
                     "answered."

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from loadlens.findings.format import at_load
+from loadlens.findings.format import at_load, capitalised
 from loadlens.findings.model import Finding
+from loadlens.trace import stored_object
 
 KIND = "usage_mismatch"
 SECTION = "notes"
@@ -17,8 +16,8 @@ ORDER = 225
 def find(a: Any) -> list[Finding]:
     out = []
     for r in a.runs.iter_rows(named=True):
-        workload = orjson.loads(r["workload"]) if r.get("workload") else {}
-        m = workload.get("usage_mismatch") if isinstance(workload, dict) else None
+        workload = stored_object(r.get("workload"))
+        m = workload.get("usage_mismatch")
         if not isinstance(m, dict):
             continue
         where = at_load(r["load_mode"], r["load_value"], r.get("num_requests"))
@@ -33,7 +32,7 @@ def find(a: Any) -> list[Finding]:
                 severity="warning",
                 deployment=r["deployment"],
                 sentence=(
-                    f"{where[0].upper()}{where[1:]}, the server reported {reported:,} "
+                    f"{capitalised(where)}, the server reported {reported:,} "
                     f"completion tokens for {n:,} request{'s' if n > 1 else ''} whose streams "
                     f"carried {streamed:,} chunks: more than any chunking explains, so "
                     "loadlens counts the streamed tokens (the server's figure is kept in the "

@@ -12,7 +12,7 @@ from typing import Any
 
 from loadlens.analysis.axes import AxisFit, AxisSweep, shown_column
 from loadlens.config import METRIC_LABELS, format_seconds
-from loadlens.findings.format import at_load, format_ci
+from loadlens.findings.format import at_load, capitalised, format_ci
 from loadlens.findings.model import Finding
 
 KIND = "workload_axis"
@@ -104,7 +104,7 @@ def _finding(sweep: AxisSweep, slos: Any, confidence: float) -> Finding:
     else:
         parts.append(f"no per-token slope could be fitted: no run records a mean or median {label}")
     sentence = "; ".join(parts) + "."
-    sentence = sentence[0].upper() + sentence[1:]
+    sentence = capitalised(sentence)
     return Finding(
         kind=KIND,
         severity="warning" if over else "info",

@@ -10,7 +10,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import polars as pl
 from pydantic import BaseModel
 
@@ -21,7 +20,9 @@ from loadlens.analysis.variants import SERIES_SEPARATOR, run_variants
 from loadlens.config import format_seconds, format_share
 from loadlens.findings import NOTES, STORY, Finding, approx, at_load, boundary_range, format_load
 from loadlens.findings.capacity import judged_slos, lower_loads_advice
+from loadlens.findings.format import capitalised
 from loadlens.findings.load_shortfall import level_label
+from loadlens.trace import stored_object
 
 
 class FindingGroup(BaseModel):
@@ -183,14 +184,14 @@ def _verdict_decision(verdicts: list[RunVerdict]) -> str:
         missed = [v for v in vs if not v.meets]
         if missed:
             out.append(
-                f"{where[0].upper()}{where[1:]}, {v0.deployment} misses "
+                f"{capitalised(where)}, {v0.deployment} misses "
                 + ", ".join(
                     f"{v.slo} ({v.slo.label} {v.slo.format(v.level.value)})" for v in missed
                 )
                 + "."
             )
         else:
-            out.append(f"{where[0].upper()}{where[1:]}, {v0.deployment} meets every SLO.")
+            out.append(f"{capitalised(where)}, {v0.deployment} meets every SLO.")
     return " ".join(out)
 
 
@@ -513,7 +514,7 @@ def deployment_notes(analysis: Analysis) -> list[str]:
     e.g. that a real engine on CPU is a test bed, not a production capacity."""
     notes = []
     for params in analysis.deployments["params"].to_list():
-        note = orjson.loads(params).get("note") if params else None
+        note = stored_object(params).get("note")
         if isinstance(note, str) and note not in notes:
             notes.append(note)
     return notes
@@ -521,7 +522,7 @@ def deployment_notes(analysis: Analysis) -> list[str]:
 
 def _is_simulated(analysis: Analysis) -> bool:
     for params in analysis.deployments["params"].to_list():
-        if params and orjson.loads(params).get("simulated"):
+        if stored_object(params).get("simulated"):
             return True
     return False
 
