@@ -232,3 +232,18 @@ def test_delete_one_run_keeps_the_rest(db: Path) -> None:
     assert done.exit_code == 0 and "1 run(s)" in done.output, done.output
     with Warehouse(db, read_only=True) as wh:
         assert wh.runs(["many"])["run_id"].to_list() == ids[1:]
+
+
+def test_db_and_config_work_before_the_command_too(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "loadlens.toml"
+    config.write_text('slo = "p95_e2e<1ms"\n')
+    assert run("--db", db, "ingest", GOLDEN, "-d", "dep").exit_code == 0
+    listed = run("--db", db, "runs")
+    assert listed.exit_code == 0 and "dep" in listed.output
+    # the command's own option wins over the one before it
+    other = tmp_path / "other.duckdb"
+    assert run("--db", db, "ingest", GOLDEN, "-d", "x", "--db", other).exit_code == 0
+    with Warehouse(other) as wh:
+        assert wh.counts()["runs"] == 1
+    checked = run("--db", db, "--config", config, "check", "--min-capacity", "1")
+    assert "p95 E2E" in checked.output and "1 ms" in checked.output, checked.output

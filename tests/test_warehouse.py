@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -10,7 +15,7 @@ from tests.conftest import FIXTURES, vllm_doc
 
 from loadlens import api
 from loadlens.errors import TraceFormatError, WarehouseError
-from loadlens.warehouse import SCHEMA_VERSION, Warehouse
+from loadlens.warehouse import SCHEMA_VERSION, Interrupted, Warehouse
 
 GOLDEN = FIXTURES / "vllm" / "detailed-c4.json"
 
@@ -92,3 +97,74 @@ def test_schema_version_is_recorded_and_checked(db: Path) -> None:
 def test_reading_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="loadlens ingest"):
         Warehouse(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_ctrl_c_before_the_commit_stores_nothing_and_says_so(db: Path, monkeypatch) -> None:
+    with Warehouse(db) as wh:
+
+        def interrupted(trace, deployment):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(wh, "_insert_trace", interrupted)
+        with pytest.raises(Interrupted) as caught:
+            api.ingest(wh, [GOLDEN], "dep")
+        assert caught.value.committed is False
+        assert wh.counts()["runs"] == 0 and wh.counts()["deployments"] == 0
+
+
+class _CommitInterrupted:
+    """A connection whose commit receives Ctrl-C as it starts (as a user's Ctrl-C can)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+    def commit(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        self._con.commit()
+
+
+def test_ctrl_c_during_the_commit_waits_for_it_and_says_it_was_stored(db: Path) -> None:
+    with Warehouse(db) as wh:
+        wh.con = _CommitInterrupted(wh.con)
+        with pytest.raises(Interrupted) as caught:
+            api.ingest(wh, [GOLDEN], "dep")
+        assert caught.value.committed is True
+        assert wh.counts()["requests"] == 6
+
+
+def test_sigint_at_any_moment_of_an_ingest_stores_all_or_nothing_and_says_which(
+    tmp_path: Path, write_vllm
+) -> None:
+    n = 150_000
+    big = write_vllm("big.json", vllm_doc([0.05] * n, [[0.01, 0.01]] * n))
+    exe = Path(sys.executable).with_name("loadlens")
+    outcomes = set()
+    for i, delay in enumerate((0.3, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 4.0)):
+        db = tmp_path / f"w{i}.duckdb"
+        proc = subprocess.Popen(
+            [str(exe), "--db", str(db), "ingest", str(big), "-d", "dep"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, errtext = proc.communicate(timeout=120)
+        assert "Traceback" not in errtext, errtext
+        stored = 0
+        if db.exists():
+            with Warehouse(db, read_only=True) as wh:
+                stored = wh.counts()["requests"]
+        assert stored in (0, n)
+        if proc.returncode == 130:
+            said_stored = "every row of it is stored" in errtext
+            assert said_stored == (stored == n), errtext
+            assert len(errtext.strip().splitlines()) == 1, errtext
+            outcomes.add("stored" if stored else "rolled back")
+        else:
+            assert proc.returncode == 0 and stored == n, errtext
+            outcomes.add("finished")
+    assert "rolled back" in outcomes or "stored" in outcomes

@@ -34,7 +34,7 @@ from loadlens.report.render import (
 )
 from loadlens.sources import plan
 from loadlens.sources.generic import parse_mapping
-from loadlens.warehouse import Warehouse
+from loadlens.warehouse import Interrupted, Warehouse
 
 app = typer.Typer(
     help=(
@@ -97,6 +97,16 @@ def handles_errors(fn: F) -> F:
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
+        except Interrupted as e:
+            err.print(
+                "interrupted: the write was committed before it stopped; every row of it is stored"
+                if e.committed
+                else "interrupted: nothing of this write was stored (rolled back)"
+            )
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
         except Exception as e:
             _internal_error(fn.__name__, kwargs, e)
             raise typer.Exit(3) from None
@@ -128,7 +138,23 @@ def _internal_error(verb: str, kwargs: dict[str, Any], e: Exception) -> None:
     )
 
 
+# --db and --config given before the command (`loadlens --db X ingest ...`): used where the
+# command's own option is not given.
+_before_command: dict[str, Path | None] = {"db": None, "config": None}
+
+
+@app.callback()
+def _options_before_the_command(db: DbOpt = None, config_path: ConfigOpt = None) -> None:
+    """--db and --config work before the command as well as after it."""
+    _before_command.update(db=db, config=config_path)
+
+
+def _config(path: Path | None) -> Config:
+    return load_config(path or _before_command["config"])
+
+
 def _warehouse(config: Config, db: Path | None, read_only: bool = False) -> Warehouse:
+    db = db or _before_command["db"]
     path = db or (Path(config.db) if config.db else None)
     return Warehouse(path, read_only=read_only)
 
@@ -188,7 +214,7 @@ def ingest(
     written and the error names the file and field. A file already
     ingested is reported, not duplicated.
     """
-    config = load_config(config_path)
+    config = _config(config_path)
     if deployment is None:
         if len(config.deployments) != 1:
             raise ConfigError(
@@ -261,7 +287,7 @@ def delete(
 ) -> None:
     """Take back what was ingested: a deployment (every run, request and source file of
     it), or one run with --run. Asks first unless --yes; all of it goes, or nothing."""
-    config = load_config(config_path)
+    config = _config(config_path)
     with _warehouse(config, db) as wh:
         frame = wh.runs([deployment])
         if run:
@@ -288,7 +314,7 @@ def runs(
     deployment: DeploymentsOpt = None, db: DbOpt = None, config_path: ConfigOpt = None
 ) -> None:
     """List what the warehouse holds: one line per run (load level)."""
-    config = load_config(config_path)
+    config = _config(config_path)
     with _warehouse(config, db, read_only=True) as wh:
         frame = wh.runs(deployment or None)
     if frame.is_empty():
@@ -384,7 +410,7 @@ def report(
     config_path: ConfigOpt = None,
 ) -> None:
     """Write the capacity brief: the decision, key numbers, findings, charts, provenance."""
-    config = load_config(config_path)
+    config = _config(config_path)
     out_path = out_path or (Path(config.report.out) if config.report.out else None)
     fmt = fmt or config.report.format
     if fmt is None:
@@ -414,7 +440,7 @@ def findings(
     config_path: ConfigOpt = None,
 ) -> None:
     """Print the findings, most important first, each with how sure it is."""
-    config = load_config(config_path)
+    config = _config(config_path)
     analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
     for f in analysis.findings:
@@ -449,7 +475,7 @@ def compare(
 
     if not deployments:
         raise ConfigError("compare needs two or more deployments, or one with variants")
-    config = load_config(config_path)
+    config = _config(config_path)
     analysis = _analysis(config, db, deployments, slo, confidence, stand_in)
     missing = set(deployments) - set(analysis.levels["base_deployment"].to_list())
     if missing:
@@ -483,7 +509,7 @@ def budget(
     """The cost-per-user brief: users → replicas → $ per month, sensitivity to output
     length and SLO, break-even against a hosted API. Needs the config's cost and users
     sections (see the README)."""
-    config = load_config(config_path)
+    config = _config(config_path)
     analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
     if analysis.economics is None:
         raise ConfigError(
@@ -528,7 +554,7 @@ def check(
     runs can be judged fails too. Every deployment judged is named.
     Exit codes: 0 every deployment passes, 1 at least one failed, 2 bad input.
     """
-    config = load_config(config_path)
+    config = _config(config_path)
     required = min_capacity or config.check.min_capacity
     if required is None:
         raise ConfigError("check needs --min-capacity (or check.min_capacity in the config)")
@@ -750,7 +776,7 @@ def sweep(
     from loadlens.runner.loadgen import Level, Plan
     from loadlens.runner.sweep import Target, run_sweep
 
-    config = load_config(config_path)
+    config = _config(config_path)
     c = config.sweep
     url = url or c.url
     model = model or c.model
@@ -817,9 +843,10 @@ def sweep(
                     on_level_done=level_done,
                 )
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            stored = len(done) + (1 if isinstance(e, Interrupted) and e.committed else 0)
             err.print(
-                f"interrupted: {len(done)} completed level(s) are stored in {wh.path}; "
+                f"interrupted: {stored} completed level(s) are stored in {wh.path}; "
                 "rerun with --resume to measure the rest"
             )
             raise typer.Exit(130) from None
@@ -964,11 +991,3 @@ def serve_sim(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-
-
-def main() -> None:  # pragma: no cover
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

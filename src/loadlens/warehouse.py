@@ -6,7 +6,11 @@ version) it came from, so every number in a brief can be traced back to its file
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +20,36 @@ import duckdb
 import orjson
 import polars as pl
 
-from loadlens.errors import WarehouseError
+from loadlens.errors import TraceFormatError, WarehouseError
 from loadlens.trace import Trace
 
 DEFAULT_DB = "loadlens.duckdb"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a write, with what became of it: `committed` True when every row of
+    the write was stored (the interrupt came while committing and waited for it), False
+    when none was (rolled back). A write is never left half-stored."""
+
+    def __init__(self, committed: bool) -> None:
+        super().__init__("committed" if committed else "rolled back")
+        self.committed = committed
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[list[int]]:
+    """Hold SIGINT while the block runs (the main thread only; elsewhere Python delivers
+    no signal): a Ctrl-C is noted, not raised, so a commit cannot be cut in two."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield held
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
 
 # Append-only: migration i takes the schema from version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -112,16 +142,11 @@ class Warehouse:
         version = self._version()
         if version >= SCHEMA_VERSION:
             return
-        self.con.begin()
-        try:
+        with self._transaction():
             self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
             for i in range(version, SCHEMA_VERSION):
                 self.con.execute(MIGRATIONS[i])
                 self.con.execute("INSERT INTO schema_version VALUES (?)", [i + 1])
-            self.con.commit()
-        except BaseException:
-            self.con.rollback()
-            raise
 
     def _check_version(self) -> None:
         version = self._version()
@@ -146,8 +171,7 @@ class Warehouse:
         A file whose content (sha256) is already stored is reported and not stored twice.
         """
         outcomes: list[IngestOutcome] = []
-        self.con.begin()
-        try:
+        with self._transaction():
             self._upsert_deployment(deployment, attributes or {})
             seen: set[str] = set()
             for trace in traces:
@@ -166,7 +190,15 @@ class Warehouse:
                     )
                     continue
                 seen.add(sha)
-                self._insert_trace(trace, deployment)
+                try:
+                    self._insert_trace(trace, deployment)
+                except duckdb.ConstraintException as e:
+                    # A source should have refused this; never let it surface as a crash.
+                    raise TraceFormatError(
+                        Path(trace.source.path),
+                        "two rows share one key (a run or request appears twice): "
+                        + " ".join(str(e).split()),
+                    ) from None
                 outcomes.append(
                     IngestOutcome(
                         trace.source.path,
@@ -177,21 +209,12 @@ class Warehouse:
                         deployment,
                     )
                 )
-            self.con.commit()
-        except BaseException:
-            self.con.rollback()
-            raise
         return outcomes
 
     def describe(self, deployment: str, attributes: dict[str, Any]) -> None:
         """Set what is known of a deployment (hardware, engine, a note...), keeping the rest."""
-        self.con.begin()
-        try:
+        with self._transaction():
             self._upsert_deployment(deployment, attributes)
-        except BaseException:
-            self.con.rollback()
-            raise
-        self.con.commit()
 
     def _upsert_deployment(self, deployment: str, attributes: dict[str, Any]) -> None:
         columns = ("model", "engine", "engine_version", "hardware", "gpus_per_replica")
@@ -211,6 +234,30 @@ class Warehouse:
             """,
             [deployment, *known.values(), orjson.dumps(params).decode() if params else None],
         )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write: all of it lands, or none. Ctrl-C before the commit rolls it back and
+        raises Interrupted(committed=False); Ctrl-C during the commit waits for it and
+        raises Interrupted(committed=True)."""
+        self.con.begin()
+        try:
+            yield
+        except BaseException as e:
+            with contextlib.suppress(duckdb.Error):
+                self.con.rollback()
+            if isinstance(e, KeyboardInterrupt) and not isinstance(e, Interrupted):
+                raise Interrupted(committed=False) from None
+            raise
+        with _interrupts_held() as held:
+            try:
+                self.con.commit()
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    self.con.rollback()
+                raise
+        if held:
+            raise Interrupted(committed=True)
 
     def _insert_trace(self, trace: Trace, deployment: str) -> None:
         s = trace.source
@@ -290,8 +337,7 @@ class Warehouse:
             what = f"run {run_id} of {deployment}" if run_id else f"deployment {deployment}"
             raise WarehouseError(f"{self.path}: no {what}")
         counts: dict[str, int] = {}
-        self.con.begin()
-        try:
+        with self._transaction():
             marks = ", ".join("?" for _ in ids) or "NULL"
             for table in ("requests", "run_stats", "server_samples", "runs"):
                 counts[table] = self._scalar(
@@ -306,10 +352,6 @@ class Warehouse:
                 f"SELECT count(*) FROM deployments WHERE {empty}", [deployment]
             )
             self.con.execute(f"DELETE FROM deployments WHERE {empty}", [deployment])
-        except BaseException:
-            self.con.rollback()
-            raise
-        self.con.commit()
         return counts
 
     def runs(self, deployments: list[str] | None = None) -> pl.DataFrame:
