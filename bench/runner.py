@@ -223,7 +223,7 @@ def main() -> None:
     args = parser.parse_args()
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "loadlens.cli", "serve-sim", "--port", "0"),
+            *(sys.executable, "-m", "loadlens", "serve-sim", "--port", "0"),
             *("--profile", "instant", "--step-ms", str(args.step_ms), "--max-seconds", "3600"),
         ],
         stdout=subprocess.PIPE,

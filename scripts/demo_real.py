@@ -72,7 +72,7 @@ def main() -> int:
                 "note": testbed.NOTE,
             },
         )
-    cli = [sys.executable, "-m", "loadlens.cli"]
+    cli = [sys.executable, "-m", "loadlens"]
     for suffix in ("pdf", "md"):
         out = args.out / f"real-brief.{suffix}"
         subprocess.run([*cli, "report", "--db", str(db), "--slo", SLO, "-o", str(out)], check=True)

@@ -31,7 +31,7 @@ def _serve(*args: str) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "loadlens.cli",
+            "loadlens",
             "serve-sim",
             "--port",
             "0",
@@ -90,7 +90,7 @@ def test_sweep_matches_the_servers_own_clock(server: str, tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "loadlens.cli",
+            "loadlens",
             "sweep",
             f"{server}/v1",
             "--model",
