@@ -41,6 +41,7 @@ class Record:
     streamed: bool = True  # False: one JSON body, no per-token times
     resent: int = 0  # re-sends after stale keep-alive connections lost it unsent
     usage_tokens: int | None = None  # the server's completion_tokens, where it disagrees
+    due: float | None = None  # when the load wanted it sent (runner/selfcheck.py)
 
 
 class Client:

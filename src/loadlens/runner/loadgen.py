@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from loadlens.runner.client import Record
+from loadlens.runner.selfcheck import Monitor
 
 Send = Callable[[int], Awaitable[Record]]
 
@@ -48,9 +49,15 @@ class Plan:
 
 
 async def run_level(
-    send: Send, level: Level, plan: Plan, on_record: Callable[[Record], None] | None = None
+    send: Send,
+    level: Level,
+    plan: Plan,
+    on_record: Callable[[Record], None] | None = None,
+    monitor: Monitor | None = None,
 ) -> list[Record]:
-    """Apply `level` until the plan says stop; return the recorded (post-warm-up) requests.
+    """Apply `level` until the plan says stop; return the recorded (post-warm-up) requests,
+    each with when it was due (`Record.due`). `monitor`, if given, watches the client
+    while the recorded part runs.
 
     The garbage collector is paused while the level runs: a full collection of a large
     heap stops the event loop for tens of milliseconds, which every in-flight stream's
@@ -59,14 +66,18 @@ async def run_level(
     gc.collect()
     gc.disable()
     try:
-        return await _run_level(send, level, plan, on_record)
+        return await _run_level(send, level, plan, on_record, monitor or Monitor())
     finally:
         gc.enable()
         gc.collect()
 
 
 async def _run_level(
-    send: Send, level: Level, plan: Plan, on_record: Callable[[Record], None] | None
+    send: Send,
+    level: Level,
+    plan: Plan,
+    on_record: Callable[[Record], None] | None,
+    monitor: Monitor,
 ) -> list[Record]:
     if plan.warmup:
         gate = asyncio.Semaphore(max(1, int(level.value)) if level.mode == "concurrency" else 1)
@@ -77,46 +88,55 @@ async def _run_level(
 
         await asyncio.gather(*(warm(seq) for seq in range(plan.warmup)))
     limit = plan.warmup + plan.requests if plan.requests is not None else None
-    start = time.perf_counter()
-    deadline = start + plan.duration_s if plan.duration_s is not None else None
-    records: list[Record] = []
+    async with monitor:
+        start = time.perf_counter()
+        deadline = start + plan.duration_s if plan.duration_s is not None else None
+        records: list[Record] = []
 
-    def keep(record: Record) -> None:
-        if record.seq >= plan.warmup:
-            records.append(record)
-            if on_record:
-                on_record(record)
+        def keep(record: Record, due: float) -> None:
+            record.due = due
+            if record.seq >= plan.warmup:
+                records.append(record)
+                if on_record:
+                    on_record(record)
 
-    def may_send(seq: int) -> bool:
-        if limit is not None and seq >= limit:
-            return False
-        return deadline is None or time.perf_counter() < deadline
+        def may_send(seq: int) -> bool:
+            if limit is not None and seq >= limit:
+                return False
+            return deadline is None or time.perf_counter() < deadline
 
-    if level.mode == "concurrency":
-        issued = plan.warmup
+        if level.mode == "concurrency":
+            issued = plan.warmup
 
-        async def worker() -> None:
-            nonlocal issued
-            while may_send(issued):
-                seq, issued = issued, issued + 1
-                keep(await send(seq))
+            async def worker() -> None:
+                # Due when the stream's slot became free: the level's start, then the
+                # end of the stream's previous request.
+                nonlocal issued
+                free = start
+                while may_send(issued):
+                    seq, issued = issued, issued + 1
+                    record = await send(seq)
+                    keep(record, free)
+                    free = record.ended or time.perf_counter()
 
-        await asyncio.gather(*(worker() for _ in range(int(level.value))))
-    else:
-        rng = random.Random(plan.seed)
-        tasks: list[asyncio.Task[None]] = []
-        at, seq = start, plan.warmup
+            await asyncio.gather(*(worker() for _ in range(int(level.value))))
+        else:
+            rng = random.Random(plan.seed)
+            tasks: list[asyncio.Task[None]] = []
+            at, seq = start, plan.warmup
 
-        async def one(n: int) -> None:
-            keep(await send(n))
+            async def one(n: int, due: float) -> None:
+                keep(await send(n), due)
 
-        while may_send(seq):
-            await asyncio.sleep(max(0.0, at - time.perf_counter()))
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
-            tasks.append(asyncio.create_task(one(seq)))
-            seq += 1
-            gap = rng.expovariate(level.value) if plan.arrival == "poisson" else 1 / level.value
-            at += gap
-        await asyncio.gather(*tasks)
+            while may_send(seq):
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
+                if deadline is not None and time.perf_counter() >= deadline:
+                    break
+                tasks.append(asyncio.create_task(one(seq, at)))
+                seq += 1
+                gap = (
+                    rng.expovariate(level.value) if plan.arrival == "poisson" else 1 / level.value
+                )
+                at += gap
+            await asyncio.gather(*tasks)
     return sorted(records, key=lambda r: r.seq)

@@ -1,0 +1,67 @@
+"""The client's measurement of itself: send lag, event-loop lag, CPU share, disturbed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from loadlens.runner.client import Record
+from loadlens.runner.loadgen import Level, Plan, run_level
+from loadlens.runner.selfcheck import ClientLoad, Monitor, quantile, verdict
+
+
+def test_quantile_is_numpys_linear() -> None:
+    assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert quantile([1.0, 2.0, 3.0, 4.0], 0.99) == pytest.approx(3.97)
+    assert quantile([], 0.5) is None
+
+
+def test_an_idle_client_is_not_disturbed() -> None:
+    load = ClientLoad(loop_lags=[0.0002] * 100, cpu_s=0.5, wall_s=10.0)
+    v = verdict([0.0003] * 200, load, p50_ttft_s=0.040)
+    assert v["disturbed"] is False and v["disturbed_why"] is None
+    assert v["sent_late_1ms"] == 0 and v["cpu_share"] == 0.05
+
+
+@pytest.mark.parametrize(
+    ("sends", "lags", "cpu", "why"),
+    [
+        ([0.0003] * 98 + [0.05, 0.06], [0.0002] * 100, 0.5, "p99 send lag"),
+        ([0.0003] * 100, [0.0002] * 90 + [0.03] * 10, 0.5, "p99 event-loop lag"),
+        ([0.0003] * 100, [0.0002] * 100, 9.5, "busy 95% of a core"),
+    ],
+)
+def test_lag_against_ttft_or_a_busy_core_disturbs(sends, lags, cpu, why) -> None:
+    v = verdict(sends, ClientLoad(loop_lags=lags, cpu_s=cpu, wall_s=10.0), p50_ttft_s=0.040)
+    assert v["disturbed"] is True and why in v["disturbed_why"]
+
+
+def test_the_monitor_sees_a_blocked_loop() -> None:
+    async def main() -> ClientLoad:
+        async with Monitor() as m:
+            await asyncio.sleep(0.05)
+            time.sleep(0.08)  # the loop is blocked: every stamp would absorb this
+            await asyncio.sleep(0.05)
+        return m.load
+
+    load = asyncio.run(main())
+    assert max(load.loop_lags) >= 0.06
+    assert load.wall_s >= 0.18 and load.cpu_s >= 0.0
+
+
+@pytest.mark.parametrize("level", [Level("concurrency", 2), Level("rate", 50)])
+def test_every_recorded_request_says_when_it_was_due(level: Level) -> None:
+    async def send(seq: int) -> Record:
+        sent = time.perf_counter()
+        await asyncio.sleep(0.01)
+        return Record(seq=seq, sent=sent, chunks=[sent + 0.005], ended=time.perf_counter())
+
+    records = asyncio.run(run_level(send, level, Plan(requests=8, warmup=2)))
+    assert len(records) == 8 and all(r.due is not None for r in records)
+    assert all(r.sent - r.due < 0.02 for r in records)  # nothing here delays a send
+    if level.mode == "concurrency":
+        # a stream's next request is due when its previous one ended
+        ends = sorted(r.ended for r in records)
+        assert sum(r.due in ends for r in records) >= 6
