@@ -48,6 +48,7 @@ def test_a_level_over_ray_actors_matches_the_servers_stamps(
 ) -> None:
     target = Target(f"{server}/v1", "loadlens-sim", use_nvml=False)
     seen: list[int] = []
+    loads: list = []
     records, offsets = asyncio.run(
         ray_workers.run_level_on_ray(
             "auto",
@@ -56,11 +57,14 @@ def test_a_level_over_ray_actors_matches_the_servers_stamps(
             level,
             Plan(requests=18, warmup=2, workers=2),
             on_record=lambda r: seen.append(r.seq),
+            loads=loads,
         )
     )
     assert sorted(r.seq for r in records) == list(range(2, 20))  # none lost, none twice
     assert sorted(seen) == list(range(2, 20))  # streamed back as they finished
     assert len(offsets) == 2 and all(o.rtt_s < 0.5 for o in offsets)
+    assert len(loads) == 2 and all(x.wall_s > 0 and x.loop_lags for x in loads)
+    assert all(r.due is not None and abs(r.sent - r.due) < 0.05 for r in records)
     assert all(abs(o.offset_s) <= o.rtt_s / 2 + 0.002 for o in offsets)  # one host's clock
     stamped = _stamps(server)
     for r in records:

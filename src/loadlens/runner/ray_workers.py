@@ -33,6 +33,7 @@ from typing import Any
 from loadlens.errors import ConfigError, LoadlensError
 from loadlens.runner.client import Client, Record
 from loadlens.runner.loadgen import Level, Plan, run_level
+from loadlens.runner.selfcheck import ClientLoad, Monitor
 from loadlens.runner.workers import split
 from loadlens.runner.workloads import Workload
 
@@ -102,8 +103,9 @@ class LevelWorker:
         self.client = Client(self.target.base_url, self.target.api_key, self.target.timeout_s)
         await self.client.prewarm(max(1, math.ceil(part.value)))
 
-    async def run(self, level: Level, plan: Plan, begin: float) -> int:
-        """Run this worker's share from `begin` (this actor's clock); the records it made."""
+    async def run(self, level: Level, plan: Plan, begin: float) -> ClientLoad:
+        """Run this worker's share from `begin` (this actor's clock); what the client
+        spent and how late it ran."""
         assert self.client is not None, "prepare() first"
         part, part_plan = split(level, plan, self.workers, self.index)
         w, n, client = self.index, self.workers, self.client
@@ -117,16 +119,15 @@ class LevelWorker:
 
         if level.mode == "rate" and plan.arrival == "constant":
             begin += w / level.value  # interleave the workers' fixed schedules
+        monitor = Monitor()
         try:
             if not (level.mode == "concurrency" and part.value == 0):
                 await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-                records = await run_level(send_one, part, part_plan, report)
-            else:
-                records = []
+                await run_level(send_one, part, part_plan, report, monitor)
         finally:
             await client.close()
             self.client = None
-        return len(records)
+        return monitor.load
 
     def drain(self) -> list[Record]:
         out, self.finished = self.finished, []
@@ -159,6 +160,7 @@ def _on_our_clock(record: Record, offset: float) -> Record:
         sent=record.sent - offset,
         chunks=[t - offset for t in record.chunks],
         ended=None if record.ended is None else record.ended - offset,
+        due=None if record.due is None else record.due - offset,
     )
 
 
@@ -169,9 +171,11 @@ async def run_level_on_ray(
     level: Level,
     plan: Plan,
     on_record: Callable[[Record], None] | None = None,
+    loads: list[ClientLoad] | None = None,
 ) -> tuple[list[Record], list[ClockOffset]]:
     """Run `level` over `plan.workers` Ray actors; the records by sequence, on this
-    process's clock, and the clock offset of every actor."""
+    process's clock, and the clock offset of every actor. What each actor's client spent
+    and how late it ran is appended to `loads`."""
     workers = plan.workers
     if level.mode == "concurrency" and workers > level.value:
         raise ConfigError(
@@ -223,12 +227,14 @@ async def run_level_on_ray(
             pending = await loop.run_in_executor(None, wait, pending)
             await drain()
         try:
-            await ray_get(running)  # raises what an actor raised
+            spent = await ray_get(running)  # raises what an actor raised
         except Exception as e:
             raise LoadlensError(
                 "the load generator failed on a Ray worker: " + " ".join(str(e).split())[:500]
             ) from None
         await drain()
+        if loads is not None:
+            loads.extend(spent)
     finally:
         for a in actors:
             ray.kill(a)

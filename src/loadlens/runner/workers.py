@@ -32,6 +32,7 @@ from typing import Any
 from loadlens.errors import ConfigError, LoadlensError
 from loadlens.runner.client import Client, Record
 from loadlens.runner.loadgen import Level, Plan, run_level
+from loadlens.runner.selfcheck import ClientLoad, Monitor
 from loadlens.runner.workloads import Workload
 
 STARTUP_TIMEOUT_S = 120.0  # spawn, import and pre-warm, per worker
@@ -117,7 +118,9 @@ async def _work(job: _Job, start: _Start, results: Any) -> None:
             # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
             begin += w / job.level.value
         await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-        await run_level(send_one, level, plan, report)
+        monitor = Monitor()
+        await run_level(send_one, level, plan, report, monitor)
+        results.put(("load", monitor.load))
     finally:
         await client.close()
 
@@ -128,8 +131,10 @@ async def run_level_in_processes(
     level: Level,
     plan: Plan,
     on_record: Callable[[Record], None] | None = None,
+    loads: list[ClientLoad] | None = None,
 ) -> list[Record]:
-    """Run `level` over `plan.workers` processes; the recorded requests, by sequence."""
+    """Run `level` over `plan.workers` processes; the recorded requests, by sequence.
+    What each process spent and how late it ran is appended to `loads`."""
     workers = plan.workers
     if level.mode == "concurrency" and workers > level.value:
         raise ConfigError(
@@ -160,6 +165,9 @@ async def run_level_in_processes(
                 records.append(payload)
                 if on_record:
                     on_record(payload)
+            elif kind == "load":
+                if loads is not None:
+                    loads.append(payload)
             elif kind == "done":
                 done += 1
             else:
