@@ -65,3 +65,39 @@ def test_every_recorded_request_says_when_it_was_due(level: Level) -> None:
         # a stream's next request is due when its previous one ended
         ends = sorted(r.ended for r in records)
         assert sum(r.due in ends for r in records) >= 6
+
+
+def test_a_disturbed_level_is_a_warning_that_names_the_lag_and_the_remedy() -> None:
+    import json
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from loadlens.analysis.shortfall import client_disturbed
+    from loadlens.findings import client_disturbed as finding
+    from loadlens.report.brief import _verdict_cell
+
+    why = "p99 send lag 85.0 ms is over 5% of p50 TTFT (40 ms)"
+    client = verdict([0.0003] * 98 + [0.085] * 2, ClientLoad([0.0001], 0.1, 1.0), 0.040)
+    assert client["disturbed_why"] == why
+    runs = pl.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "deployment": ["d", "d"],
+            "load_mode": ["concurrency", "concurrency"],
+            "load_value": [10.0, 1000.0],
+            "num_requests": [100, 2000],
+            "workload": [
+                json.dumps({"client": {"disturbed": False}}),
+                json.dumps({"client": client}),
+            ],
+        }
+    )
+    disturbed = client_disturbed(runs)
+    assert list(disturbed) == ["b"]
+    a = SimpleNamespace(runs=runs, disturbed=disturbed, missed={"b": ("p95 TTFT",)})
+    (f,) = finding.find(a)
+    assert f.severity == "warning" and "At concurrency 1,000" in f.sentence
+    assert why in f.sentence and "--workers" in f.sentence and "p95 TTFT" in f.sentence
+    assert _verdict_cell(("p95 TTFT",), True) == "misses p95 TTFT (client lagged)"
+    assert _verdict_cell((), False) == "meets"

@@ -37,7 +37,7 @@ from loadlens.analysis.saturation import (
     unplaced_verdicts,
 )
 from loadlens.analysis.sensitivity import scenarios
-from loadlens.analysis.shortfall import shortfalls
+from loadlens.analysis.shortfall import client_disturbed, shortfalls
 from loadlens.analysis.variants import series_names
 from loadlens.analysis.whatif import solve
 from loadlens.config import SLO, Config, with_error_budget
@@ -217,6 +217,7 @@ def analyze(
         economics=economics,
         axes=axis_sweeps(levels, runs, requests, confidence),
         shortfalls=short,
+        disturbed=client_disturbed(runs),
         recommendation=recommend(binding, zones, costs, known_gpus, levels),
     )
     return replace(analysis, findings=build_findings(analysis))

@@ -118,6 +118,8 @@ class Analysis:
     economics: Economics | None
     axes: list[AxisSweep] = field(default_factory=list)  # length sweeps at one load
     shortfalls: list[Shortfall] = field(default_factory=list)  # requested vs delivered load
+    # per run whose client lagged what it measured: the runner's self-measurement
+    disturbed: dict[str, dict[str, Any]] = field(default_factory=dict)
     recommendation: Recommendation | None = None  # which option, and why
     findings: list[Finding] = field(default_factory=list)
 

@@ -438,3 +438,15 @@ def delivered_load(
             "schedule_delay_s": pl.Float64,
         },
     )
+
+
+def client_disturbed(runs: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per run the loadlens runner marked disturbed (its own send or event-loop lag not
+    small against what it measured, or its process saturated; runner/selfcheck.py): the
+    self-measurement it stored with the level. Other tools record none."""
+    out: dict[str, dict[str, Any]] = {}
+    for run_id, workload in zip(runs["run_id"], runs["workload"], strict=True):
+        client = stored_object(workload).get("client")
+        if isinstance(client, dict) and client.get("disturbed"):
+            out[run_id] = client
+    return out

@@ -11,7 +11,8 @@ One severity rule for every finding:
   budget missed at the lightest load measured (or by a run with no load to place it), a
   level where every request failed, throughput collapsing as load grows;
 - warning: an SLO or error budget missed above a load that meets it (it sets the
-  capacity), an SLO that cannot be judged, load the client did not deliver, a plateau;
+  capacity), an SLO that cannot be judged, load the client did not deliver or a client
+  that fell behind what it measured, a plateau;
 - info: everything else.
 """
 
@@ -37,6 +38,7 @@ MODULES = (
     "cost",
     "collapse",
     "load_shortfall",
+    "client_disturbed",
     "rate_saturation",
     "throughput_plateau",
     "slo_stand_in",

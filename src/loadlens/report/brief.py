@@ -424,11 +424,13 @@ def _errors_cell(row: dict[str, Any]) -> str:
     return text
 
 
-def _verdict_cell(missed: tuple[str, ...] | None) -> str:
-    """`meets`, `misses p95 E2E, error rate`, or `not judged`."""
-    if missed is None:
-        return "not judged"
-    return "misses " + ", ".join(missed) if missed else "meets"
+def _verdict_cell(missed: tuple[str, ...] | None, disturbed: bool = False) -> str:
+    """`meets`, `misses p95 E2E, error rate`, or `not judged`; `(client lagged)` where the
+    load generator fell behind what it measured there."""
+    text = (
+        "not judged" if missed is None else ("misses " + ", ".join(missed) if missed else "meets")
+    )
+    return text + (" (client lagged)" if disturbed else "")
 
 
 def _ci(row: dict[str, Any], col: str) -> str:
@@ -483,7 +485,9 @@ def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
             ),
             "n": f"{row['n_requests']:,}" if row["n_requests"] is not None else "–",
             "errors": _errors_cell(row),
-            "verdict": _verdict_cell(analysis.missed.get(row["run_id"])),
+            "verdict": _verdict_cell(
+                analysis.missed.get(row["run_id"]), row["run_id"] in analysis.disturbed
+            ),
             "tps": _fmt_num(row["output_throughput_tps"]),
             "goodput": _fmt_num(row["goodput_rps"], ".2f"),
             "basis": row["basis"],
