@@ -15,6 +15,9 @@ connect and pre-warm first; once all are ready the parent names a start time a m
 ahead (on the shared clock), and every worker begins then (constant-rate ones offset by
 their share of the interval, so the merged schedule stays even). Each completed record is
 sent to the parent at once, so progress stays live.
+
+The processes live for a whole sweep (`WorkerPool`): spawning and importing them cost
+seconds, which a pool started per level paid again at every level.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ import asyncio
 import contextlib
 import math
 import multiprocessing
-import threading
+import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from loadlens.errors import ConfigError, LoadlensError
@@ -58,71 +61,105 @@ def split(level: Level, plan: Plan, workers: int, index: int) -> tuple[Level, Pl
     )
 
 
-@dataclass(frozen=True)
-class _Job:
-    index: int
-    workers: int
-    target: Any  # sweep.Target (not imported: sweep imports this module)
-    workload: Workload
-    level: Level
-    plan: Plan
-
-
-@dataclass(frozen=True)
-class _Start:
-    """Ready, then go: between the two the parent writes the start time."""
-
-    ready: Any  # multiprocessing Barrier, workers + parent
-    go: Any  # the same
-    at: Any  # multiprocessing Value('d'): time.perf_counter() to begin at
-
-    def abort(self) -> None:
-        self.ready.abort()
-        self.go.abort()
-
-
 START_AHEAD_S = 0.1  # from "all ready" to the common start: time to wake every worker
+POLL_S = 0.5  # how often the parent checks that its workers are alive while it waits
 
 
-def _worker(job: _Job, start: _Start, results: Any) -> None:
-    """Process entry point: run this worker's share and report every record."""
-    try:
-        asyncio.run(_work(job, start, results))
-        results.put(("done", job.index))
-    except BaseException as e:  # everything must reach the parent
-        start.abort()
-        results.put(("error", f"worker {job.index}: {type(e).__name__}: {e}"))
+class WorkerPool:
+    """`workers` client processes for a sweep: `async with WorkerPool(...) as pool`, then
+    `await pool.run(level, plan)` per level. Each process keeps its share of the
+    workload's prompts from level to level, as one process would."""
 
+    def __init__(self, target: Any, workload: Workload, workers: int) -> None:
+        self.target, self.workload, self.workers = target, workload, workers
+        ctx = multiprocessing.get_context("spawn")  # no fork of a running event loop
+        self._jobs = [ctx.Queue() for _ in range(workers)]
+        self._results = ctx.Queue()
+        self._processes = [
+            ctx.Process(
+                target=_serve,
+                args=(i, workers, target, workload, self._jobs[i], self._results),
+                daemon=True,
+            )
+            for i in range(workers)
+        ]
 
-async def _work(job: _Job, start: _Start, results: Any) -> None:
-    level, plan = split(job.level, job.plan, job.workers, job.index)
-    target, w, n = job.target, job.index, job.workers
-    workload = job.workload.shard(w, n)
-    client = Client(target.base_url, target.api_key, target.timeout_s)
-    try:
+    async def __aenter__(self) -> WorkerPool:
+        for p in self._processes:
+            p.start()
+        await self._gather("up", None, None)
+        return self
 
-        async def send_one(local: int) -> Record:
-            request_id = f"loadlens-{job.level.key}-{local * n + w}"
-            return await target.send(client, workload.next(), local, request_id)
+    async def __aexit__(self, *exc: Any) -> None:
+        for q in self._jobs:
+            with contextlib.suppress(Exception):
+                q.put(None)
+        loop = asyncio.get_running_loop()
+        for p in self._processes:
+            await loop.run_in_executor(None, p.join, 10)
+            if p.is_alive():
+                p.kill()
 
-        def report(record: Record) -> None:
-            results.put(("record", replace(record, seq=record.seq * n + w)))
+    async def run(
+        self,
+        level: Level,
+        plan: Plan,
+        on_record: Callable[[Record], None] | None = None,
+        loads: list[ClientLoad] | None = None,
+    ) -> list[Record]:
+        """Run `level` over the pool; the recorded requests, by sequence. What each
+        process spent and how late it ran is appended to `loads`."""
+        if level.mode == "concurrency" and self.workers > level.value:
+            raise ConfigError(
+                f"{self.workers} workers for concurrency {level.value:g}: "
+                "use at most one worker per stream"
+            )
+        for q in self._jobs:
+            q.put((level, plan))
+        await self._gather("ready", None, None)
+        at = time.perf_counter() + START_AHEAD_S
+        for q in self._jobs:
+            q.put(at)
+        records: list[Record] = []
+        await self._gather("done", records, on_record, loads)
+        return sorted(records, key=lambda r: r.seq)
 
-        await client.prewarm(max(1, math.ceil(level.value)))  # as one process does
-        start.ready.wait(STARTUP_TIMEOUT_S)
-        start.go.wait(STARTUP_TIMEOUT_S)
-        if level.mode == "concurrency" and level.value == 0:
-            return  # more workers than streams: this one has none
-        begin = start.at.value
-        if level.mode == "rate" and plan.arrival == "constant":
-            # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
-            begin += w / job.level.value
-        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-        monitor = Monitor()
-        await run_level(send_one, level, plan, report, monitor)
-        results.put(("load", monitor.load))
-    finally:
-        await client.close()
+    async def _gather(
+        self,
+        until: str,
+        records: list[Record] | None,
+        on_record: Callable[[Record], None] | None,
+        loads: list[ClientLoad] | None = None,
+    ) -> None:
+        """Read results until every worker has said `until`; a worker's error or death
+        ends the wait with a LoadlensError."""
+        loop = asyncio.get_running_loop()
+        said, errors = 0, list[str]()
+        waited = 0.0
+        while said + len(errors) < self.workers:
+            try:
+                kind, payload = await loop.run_in_executor(None, self._results.get, True, POLL_S)
+            except queue.Empty:
+                waited += POLL_S
+                dead = [i for i, p in enumerate(self._processes) if not p.is_alive()]
+                if dead or (until != "done" and waited > STARTUP_TIMEOUT_S):
+                    what = f"worker {dead[0]} exited" if dead else f"no '{until}' in time"
+                    raise LoadlensError(f"the load generator failed: {what}") from None
+                continue
+            if kind == "record":
+                assert records is not None
+                records.append(payload)
+                if on_record:
+                    on_record(payload)
+            elif kind == "load":
+                if loads is not None:
+                    loads.append(payload)
+            elif kind == "error":
+                errors.append(payload)
+            elif kind == until:
+                said += 1
+        if errors:
+            raise LoadlensError("the load generator failed: " + "; ".join(errors))
 
 
 async def run_level_in_processes(
@@ -133,60 +170,81 @@ async def run_level_in_processes(
     on_record: Callable[[Record], None] | None = None,
     loads: list[ClientLoad] | None = None,
 ) -> list[Record]:
-    """Run `level` over `plan.workers` processes; the recorded requests, by sequence.
-    What each process spent and how late it ran is appended to `loads`."""
-    workers = plan.workers
-    if level.mode == "concurrency" and workers > level.value:
+    """Run one `level` over `plan.workers` processes of a pool of its own."""
+    if level.mode == "concurrency" and plan.workers > level.value:
         raise ConfigError(
-            f"{workers} workers for concurrency {level.value:g}: use at most one worker per stream"
+            f"{plan.workers} workers for concurrency {level.value:g}: "
+            "use at most one worker per stream"
         )
-    ctx = multiprocessing.get_context("spawn")  # no fork of a running event loop
-    start = _Start(ctx.Barrier(workers + 1), ctx.Barrier(workers + 1), ctx.Value("d", 0.0))
-    results = ctx.Queue()
-    processes = [
-        ctx.Process(
-            target=_worker,
-            args=(_Job(i, workers, target, workload, level, plan), start, results),
-            daemon=True,
-        )
-        for i in range(workers)
-    ]
-    for p in processes:
-        p.start()
-    loop = asyncio.get_running_loop()
-    records: list[Record] = []
-    errors: list[str] = []
-    done = 0
-    started = loop.run_in_executor(None, _release, start)
+    async with WorkerPool(target, workload, plan.workers) as pool:
+        return await pool.run(level, plan, on_record, loads)
+
+
+def _serve(
+    index: int, workers: int, target: Any, workload: Workload, jobs: Any, results: Any
+) -> None:
+    """Process entry point: serve levels until told to stop (None)."""
     try:
-        while done + len(errors) < workers:
-            kind, payload = await loop.run_in_executor(None, results.get)
-            if kind == "record":
-                records.append(payload)
-                if on_record:
-                    on_record(payload)
-            elif kind == "load":
-                if loads is not None:
-                    loads.append(payload)
-            elif kind == "done":
-                done += 1
-            else:
-                errors.append(payload)
-        await started
+        asyncio.run(
+            _serve_levels(index, workers, target, workload.shard(index, workers), jobs, results)
+        )
+    except BaseException as e:  # everything must reach the parent
+        results.put(("error", f"worker {index}: {type(e).__name__}: {e}"))
+
+
+async def _serve_levels(
+    w: int, n: int, target: Any, workload: Workload, jobs: Any, results: Any
+) -> None:
+    loop = asyncio.get_running_loop()
+    results.put(("up", w))
+    while (job := await loop.run_in_executor(None, jobs.get)) is not None:
+        level, plan = job
+        try:
+            if not await _one_level(w, n, target, workload, level, plan, jobs, results):
+                return  # told to stop while waiting for the start
+        except Exception as e:  # the level fails; the pool stays up for the next
+            results.put(("error", f"worker {w}: {type(e).__name__}: {e}"))
+            continue
+        results.put(("done", w))
+
+
+async def _one_level(
+    w: int,
+    n: int,
+    target: Any,
+    workload: Workload,
+    whole: Level,
+    whole_plan: Plan,
+    jobs: Any,
+    results: Any,
+) -> bool:
+    """Worker w's share of one level; False when the pool closed before it started."""
+    level, plan = split(whole, whole_plan, n, w)
+    client = Client(target.base_url, target.api_key, target.timeout_s)
+    loop = asyncio.get_running_loop()
+    try:
+
+        async def send_one(local: int) -> Record:
+            request_id = f"loadlens-{whole.key}-{local * n + w}"
+            return await target.send(client, workload.next(), local, request_id)
+
+        def report(record: Record) -> None:
+            results.put(("record", replace(record, seq=record.seq * n + w)))
+
+        await client.prewarm(max(1, math.ceil(level.value)))  # as one process does
+        results.put(("ready", w))
+        begin = await loop.run_in_executor(None, jobs.get)
+        if begin is None:
+            return False
+        if level.mode == "concurrency" and level.value == 0:
+            return True  # more workers than streams: this one has none
+        if level.mode == "rate" and plan.arrival == "constant":
+            # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
+            begin += w / whole.value
+        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
+        monitor = Monitor()
+        await run_level(send_one, level, plan, report, monitor)
+        results.put(("load", monitor.load))
+        return True
     finally:
-        for p in processes:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-    if errors:
-        raise LoadlensError("the load generator failed: " + "; ".join(errors))
-    return sorted(records, key=lambda r: r.seq)
-
-
-def _release(start: _Start) -> None:
-    """Wait until every worker is ready, name the start time, let them go."""
-    # Broken: a worker failed, and says why on the results queue.
-    with contextlib.suppress(threading.BrokenBarrierError):
-        start.ready.wait(STARTUP_TIMEOUT_S)
-        start.at.value = time.perf_counter() + START_AHEAD_S
-        start.go.wait(STARTUP_TIMEOUT_S)
+        await client.close()
