@@ -761,7 +761,18 @@ def sweep(
         typer.Option(
             min=1,
             help="Client processes sharing each level (default 1). One process times "
-            "a few hundred streams well; above that, use one worker per core.",
+            "a few hundred streams well; above that, use one worker per core. A level "
+            "whose client fell behind says so in its results.",
+        ),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Run the --workers as Ray actors across a Ray cluster's nodes: auto (the "
+            "cluster this host joined with `ray start`), ray://HOST:10001, or local (a "
+            "cluster on this machine). Needs pip install 'loadlens[ray]'.",
         ),
     ] = None,
     db: DbOpt = None,
@@ -796,6 +807,7 @@ def sweep(
         arrival=(arrival or c.arrival),  # type: ignore[arg-type]
         seed=seed if seed is not None else c.seed,
         workers=workers or c.workers,
+        ray=ray or c.ray,
     )
     if plan.requests is None and plan.duration_s is None:
         plan = dataclasses.replace(plan, requests=200)

@@ -226,6 +226,7 @@ class SweepConfig(BaseModel):
     out_dir: str = "runs"
     seed: int = 0
     workers: int = Field(default=1, ge=1)
+    ray: str | None = None  # a Ray cluster's address: the workers run as actors there
 
 
 class CheckConfig(BaseModel):

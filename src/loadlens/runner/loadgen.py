@@ -46,6 +46,7 @@ class Plan:
     arrival: Literal["poisson", "constant"] = "poisson"
     seed: int = 0
     workers: int = 1  # client processes sharing the level (runner/workers.py)
+    ray: str | None = None  # a Ray cluster's address: the workers as actors there
 
 
 async def run_level(
@@ -134,9 +135,7 @@ async def _run_level(
                     break
                 tasks.append(asyncio.create_task(one(seq, at)))
                 seq += 1
-                gap = (
-                    rng.expovariate(level.value) if plan.arrival == "poisson" else 1 / level.value
-                )
+                gap = rng.expovariate(level.value) if plan.arrival == "poisson" else 1 / level.value
                 at += gap
             await asyncio.gather(*tasks)
     return sorted(records, key=lambda r: r.seq)
