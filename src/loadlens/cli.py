@@ -10,31 +10,29 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from loadlens import api
-from loadlens.analysis.variants import run_variants
-from loadlens.config import Config, format_seconds, load_config, parse_slos
-from loadlens.errors import ConfigError, InternalError, LoadlensError, WarehouseError
-from loadlens.findings import format_load
-from loadlens.report.brief import build_brief
-from loadlens.report.render import (
-    FORMATS,
-    UNSAFE_CHARS,
-    render,
-    render_by_suffix,
-    write_atomic,
+from loadlens.errors import (
+    ConfigError,
+    InternalError,
+    Interrupted,
+    LoadlensError,
+    WarehouseError,
 )
-from loadlens.sources import plan
-from loadlens.sources.generic import parse_mapping
-from loadlens.warehouse import Interrupted, Warehouse
+from loadlens.report.render import FORMATS, UNSAFE_CHARS, write_atomic
+
+# The analysis stack (polars, duckdb, altair, weasyprint) is imported by the commands
+# that use it, so `--help` and a mistyped option answer at once.
+if TYPE_CHECKING:
+    from loadlens import api
+    from loadlens.config import Config
+    from loadlens.warehouse import Warehouse
 
 app = typer.Typer(
     help=(
@@ -150,10 +148,14 @@ def _options_before_the_command(db: DbOpt = None, config_path: ConfigOpt = None)
 
 
 def _config(path: Path | None) -> Config:
+    from loadlens.config import load_config
+
     return load_config(path or _before_command["config"])
 
 
 def _warehouse(config: Config, db: Path | None, read_only: bool = False) -> Warehouse:
+    from loadlens.warehouse import Warehouse
+
     db = db or _before_command["db"]
     path = db or (Path(config.db) if config.db else None)
     return Warehouse(path, read_only=read_only)
@@ -214,6 +216,10 @@ def ingest(
     written and the error names the file and field. A file already
     ingested is reported, not duplicated.
     """
+    from loadlens import api
+    from loadlens.sources import plan
+    from loadlens.sources.generic import parse_mapping
+
     config = _config(config_path)
     if deployment is None:
         if len(config.deployments) != 1:
@@ -287,6 +293,8 @@ def delete(
 ) -> None:
     """Take back what was ingested: a deployment (every run, request and source file of
     it), or one run with --run. Asks first unless --yes; all of it goes, or nothing."""
+    import polars as pl
+
     config = _config(config_path)
     with _warehouse(config, db) as wh:
         frame = wh.runs([deployment])
@@ -314,6 +322,9 @@ def runs(
     deployment: DeploymentsOpt = None, db: DbOpt = None, config_path: ConfigOpt = None
 ) -> None:
     """List what the warehouse holds: one line per run (load level)."""
+    from loadlens.analysis.variants import run_variants
+    from loadlens.findings import format_load
+
     config = _config(config_path)
     with _warehouse(config, db, read_only=True) as wh:
         frame = wh.runs(deployment or None)
@@ -352,6 +363,9 @@ def _analysis(
     confidence: float | None,
     stand_in: bool | None = None,
 ) -> api.Analysis:
+    from loadlens import api
+    from loadlens.config import parse_slos
+
     slos = parse_slos(slo) if slo else config.slos
     with _warehouse(config, db, read_only=True) as wh:
         return api.analyze(
@@ -410,6 +424,9 @@ def report(
     config_path: ConfigOpt = None,
 ) -> None:
     """Write the capacity brief: the decision, key numbers, findings, charts, provenance."""
+    from loadlens.report.brief import build_brief
+    from loadlens.report.render import render
+
     config = _config(config_path)
     out_path = out_path or (Path(config.report.out) if config.report.out else None)
     fmt = fmt or config.report.format
@@ -472,6 +489,7 @@ def compare(
     """The deployment-options brief: options side by side on the same SLOs and user
     profile, the cost/latency frontier, and the recommendation with its reason."""
     from loadlens.report.compare import build_compare
+    from loadlens.report.render import render_by_suffix
 
     if not deployments:
         raise ConfigError("compare needs two or more deployments, or one with variants")
@@ -527,6 +545,7 @@ def budget(
 
 def _render_budget(analysis: api.Analysis, suffix: str) -> bytes:
     from loadlens.report.budget import build_budget
+    from loadlens.report.render import render_by_suffix
 
     brief = build_budget(analysis, analysis.scenarios)
     return render_by_suffix(brief, "budget.html.j2", suffix, "budget")
@@ -554,6 +573,8 @@ def check(
     runs can be judged fails too. Every deployment judged is named.
     Exit codes: 0 every deployment passes, 1 at least one failed, 2 bad input.
     """
+    from loadlens.findings import format_load
+
     config = _config(config_path)
     required = min_capacity or config.check.min_capacity
     if required is None:
@@ -619,6 +640,12 @@ def demo(
 ) -> None:
     """Ingest sample_data/ into a fresh warehouse and write the three briefs to reports/:
     demo-brief (capacity; PDF, HTML, Markdown), demo-compare and demo-budget (PDF)."""
+    from loadlens import api
+    from loadlens.config import load_config, parse_slos
+    from loadlens.report.brief import build_brief
+    from loadlens.report.render import render, render_by_suffix
+    from loadlens.warehouse import Warehouse
+
     config = load_config(data / "loadlens.toml" if (data / "loadlens.toml").exists() else None)
     folders = sorted(p for p in data.iterdir() if p.is_dir()) if data.is_dir() else []
     if not folders:
@@ -783,6 +810,7 @@ def sweep(
     Example: loadlens sweep http://127.0.0.1:8000/v1 --model m -d h100-vllm-tp1
     --concurrency 1,5,20,40 --requests 200 --metrics-url http://127.0.0.1:8000/metrics
     """
+    from loadlens import api
     from loadlens.runner import workloads
     from loadlens.runner.loadgen import Level, Plan
     from loadlens.runner.sweep import Target, run_sweep
@@ -921,6 +949,9 @@ class _SweepProgress:
 
 
 def _print_levels(analysis: api.Analysis) -> None:
+    from loadlens.config import format_seconds
+    from loadlens.findings import format_load
+
     table = Table(box=None, header_style="bold")
     for col in ("load", "requests", "errors", "p95 TTFT", "p95 E2E", "output tok/s"):
         table.add_column(col, justify="left" if col == "load" else "right")

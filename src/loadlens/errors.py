@@ -47,3 +47,13 @@ class InternalError(Exception):
         self.where = where
         self.cause = cause
         super().__init__(f"{where}: {type(cause).__name__}: {cause}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a write, with what became of it: `committed` True when every row of
+    the write was stored (the interrupt came while committing and waited for it), False
+    when none was (rolled back). A write is never left half-stored."""
+
+    def __init__(self, committed: bool) -> None:
+        super().__init__("committed" if committed else "rolled back")
+        self.committed = committed

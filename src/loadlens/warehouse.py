@@ -20,20 +20,10 @@ import duckdb
 import orjson
 import polars as pl
 
-from loadlens.errors import TraceFormatError, WarehouseError
+from loadlens.errors import Interrupted, TraceFormatError, WarehouseError
 from loadlens.trace import Trace
 
 DEFAULT_DB = "loadlens.duckdb"
-
-
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a write, with what became of it: `committed` True when every row of
-    the write was stored (the interrupt came while committing and waited for it), False
-    when none was (rolled back). A write is never left half-stored."""
-
-    def __init__(self, committed: bool) -> None:
-        super().__init__("committed" if committed else "rolled back")
-        self.committed = committed
 
 
 @contextlib.contextmanager

@@ -13,14 +13,16 @@ import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from loadlens.api import Analysis
 from loadlens.errors import ConfigError
-from loadlens.report.brief import Brief
+
+if TYPE_CHECKING:
+    from loadlens.api import Analysis
+    from loadlens.report.brief import Brief
 
 FORMATS = ("pdf", "html", "md", "json")
 
