@@ -1,0 +1,318 @@
+"""Each load level as a story over time, not only its percentiles.
+
+Built on per-request start offsets (and the server's samples where they were scraped):
+
+- **steadiness**: a level is *sustainable* when its latency has no upward trend over the
+  run, *unsustainable* when it keeps growing (an open-loop rate above capacity: the queue,
+  and every later request's wait, grow for as long as the test runs, so its p95 says how
+  long the test ran, not how the server behaves). The test: the level is cut into
+  `WINDOWS` windows by start time; Mann-Kendall on the windows' median latency (TTFT where
+  recorded, the wait shows there first; else E2E), one-sided, p < `TREND_P`; and the rise
+  must matter: Sen's slope over the run at least `MATERIAL_RISE` of the level's median.
+  Sen's slope comes with its confidence interval (the order statistics of the pairwise
+  slopes at the Mann-Kendall variance's normal quantiles).
+- **cold start**: the first requests of a level far slower than the rest (a model's first
+  compile, empty caches): the longest run of leading requests (by start, at most
+  `COLD_MAX_SHARE` of the level) each slower than `COLD_FACTOR`× the rest's median and than
+  the rest's p99.
+- **spread** (predictability): p99/p50 of E2E, its coefficient of variation, the share of
+  requests slower than 2× the median, and ITL stalls (gaps above `STALL_FACTOR`× the
+  level's median gap).
+- **timeline**: per window, requests in flight (time-averaged), completions per second,
+  p50/p95 TTFT and E2E, beside the server's signals on the same clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Literal
+
+import polars as pl
+
+WINDOWS = 12  # windows per level for the trend test and the timeline
+MIN_REQUESTS = 24  # fewer requests with start times: the level's trend is not judged
+TREND_P = 0.01  # one-sided Mann-Kendall p-value below which latency is rising
+MATERIAL_RISE = 0.5  # Sen's slope x run length, as a share of the median, that matters
+COLD_FACTOR = 3.0
+COLD_MAX_SHARE = 0.2
+STALL_FACTOR = 5.0
+SLOW_FACTOR = 2.0
+
+Status = Literal["sustainable", "unsustainable", "unknown"]
+
+
+@dataclass(frozen=True)
+class Steadiness:
+    run_id: str
+    status: Status
+    metric: str | None  # "ttft_s" or "e2e_s": what was tested
+    windows: int
+    p_value: float | None
+    slope: float | None  # Sen's slope: seconds of latency per second of run
+    slope_lo: float | None
+    slope_hi: float | None
+    rise_s: float | None  # slope x the run's length
+    median_s: float | None
+    first_s: float | None  # median latency in the first and last windows
+    last_s: float | None
+    reason: str | None = None  # why "unknown"
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    run_id: str
+    metric: str
+    n_slow: int
+    n_rest: int
+    slow_lo: float
+    slow_hi: float
+    rest_lo: float
+    rest_hi: float
+    rest_median: float
+
+
+@dataclass(frozen=True)
+class Spread:
+    run_id: str
+    p99_over_p50: float | None
+    cv: float | None
+    slow_share: float | None  # E2E above SLOW_FACTOR x the median
+    stall_share: float | None  # ITL gaps above STALL_FACTOR x the median gap
+
+
+def mann_kendall(values: list[float]) -> tuple[float, float]:
+    """(S, one-sided p-value for an upward trend) of a series, with the tie correction."""
+    n = len(values)
+    s = 0
+    for i in range(n - 1):
+        for j in range(i + 1, n):
+            d = values[j] - values[i]
+            s += (d > 0) - (d < 0)
+    counts: dict[float, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    ties = sum(t * (t - 1) * (2 * t + 5) for t in counts.values() if t > 1)
+    var = (n * (n - 1) * (2 * n + 5) - ties) / 18
+    if var <= 0:
+        return float(s), 1.0
+    z = (s - 1) / math.sqrt(var) if s > 0 else (s + 1) / math.sqrt(var) if s < 0 else 0.0
+    return float(s), 1 - NormalDist().cdf(z)
+
+
+def sen_slope(
+    xs: list[float], ys: list[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Sen's slope (median of pairwise slopes) and its confidence interval."""
+    slopes = sorted(
+        (ys[j] - ys[i]) / (xs[j] - xs[i])
+        for i in range(len(xs) - 1)
+        for j in range(i + 1, len(xs))
+        if xs[j] != xs[i]
+    )
+    n = len(xs)
+    median = (
+        slopes[len(slopes) // 2]
+        if len(slopes) % 2
+        else ((slopes[len(slopes) // 2 - 1] + slopes[len(slopes) // 2]) / 2)
+    )
+    c = NormalDist().inv_cdf(1 - (1 - confidence) / 2) * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
+    # ranks M1 = (N - C)/2 and M2 + 1 = (N + C)/2 + 1 (1-based), rounded outwards
+    lo = max(0, min(len(slopes) - 1, math.floor((len(slopes) - c) / 2) - 1))
+    hi = max(0, min(len(slopes) - 1, math.ceil((len(slopes) + c) / 2)))
+    return median, slopes[lo], slopes[hi]
+
+
+def _timed(requests: pl.DataFrame) -> pl.DataFrame:
+    """Successful requests with a start time, by run and start."""
+    return requests.filter(
+        (pl.col("status") == "ok") & pl.col("start_s").is_not_null() & pl.col("e2e_s").is_not_null()
+    ).sort("run_id", "start_s")
+
+
+def _windowed(rows: pl.DataFrame, metric: str, windows: int) -> pl.DataFrame:
+    t0, t1 = rows["start_s"].min(), rows["start_s"].max()
+    width = (t1 - t0) / windows if t1 > t0 else 1.0  # type: ignore[operator]
+    return (
+        rows.with_columns(
+            window=((pl.col("start_s") - t0) / width).floor().clip(0, windows - 1).cast(pl.Int32)
+        )
+        .group_by("window")
+        .agg(
+            t=pl.col("start_s").median(),
+            median=pl.col(metric).median(),
+            n=pl.len(),
+        )
+        .sort("window")
+    )
+
+
+def steadiness(
+    requests: pl.DataFrame,
+    cold: dict[str, ColdStart] | None = None,
+    windows: int = WINDOWS,
+    confidence: float = 0.95,
+) -> list[Steadiness]:
+    """Per run with start times: sustainable, unsustainable, or unknown (and why). A cold
+    start, where found, is left out of the test: it is a transient, not a trend."""
+    out = []
+    for (run_id,), rows in _timed(requests).group_by("run_id", maintain_order=True):
+        run_id = str(run_id)
+        if cold and run_id in cold:
+            rows = rows.slice(cold[run_id].n_slow)
+        metric = "ttft_s" if rows["ttft_s"].null_count() == 0 else "e2e_s"
+        if rows.height < MIN_REQUESTS:
+            out.append(_unknown(run_id, f"{rows.height} timed requests (at least {MIN_REQUESTS})"))
+            continue
+        w = _windowed(rows, metric, windows)
+        if w.height < 4:
+            out.append(_unknown(run_id, "the requests' start times span too few windows"))
+            continue
+        ts, medians = w["t"].to_list(), w["median"].to_list()
+        _, p = mann_kendall(medians)
+        slope, lo, hi = sen_slope(ts, medians, confidence)
+        span = float(rows["start_s"].max()) - float(rows["start_s"].min())  # type: ignore[arg-type]
+        median = float(rows[metric].median())  # type: ignore[arg-type]
+        rise = slope * span
+        rising = p < TREND_P and median > 0 and rise >= MATERIAL_RISE * median
+        out.append(
+            Steadiness(
+                run_id,
+                "unsustainable" if rising else "sustainable",
+                metric,
+                w.height,
+                p,
+                slope,
+                lo,
+                hi,
+                rise,
+                median,
+                medians[0],
+                medians[-1],
+            )
+        )
+    return out
+
+
+def _unknown(run_id: str, reason: str) -> Steadiness:
+    return Steadiness(run_id, "unknown", None, 0, None, None, None, None, None, None, None, None,
+                      reason)  # fmt: skip
+
+
+def cold_starts(requests: pl.DataFrame) -> dict[str, ColdStart]:
+    """Per run whose first requests were far slower than the rest: what they waited."""
+    out = {}
+    for (run_id,), rows in _timed(requests).group_by("run_id", maintain_order=True):
+        metric = "ttft_s" if rows["ttft_s"].null_count() == 0 else "e2e_s"
+        values = rows[metric].to_list()
+        n = len(values)
+        if n < MIN_REQUESTS:
+            continue
+        limit = int(n * COLD_MAX_SHARE)
+        rest = sorted(values[limit:])
+        median = rest[len(rest) // 2]
+        p99 = rest[min(len(rest) - 1, int(0.99 * (len(rest) - 1)))]
+        bar = max(COLD_FACTOR * median, p99)
+        k = 0
+        while k < limit and values[k] > bar:
+            k += 1
+        if k == 0:
+            continue
+        slow, others = values[:k], values[k:]
+        out[str(run_id)] = ColdStart(
+            str(run_id), metric, k, len(others), min(slow), max(slow), min(others),
+            max(others), sorted(others)[len(others) // 2],
+        )  # fmt: skip
+    return out
+
+
+def spreads(requests: pl.DataFrame) -> list[Spread]:
+    """Per run: how predictable the latency users feel is."""
+    ok = requests.filter((pl.col("status") == "ok") & pl.col("e2e_s").is_not_null())
+    if ok.is_empty():
+        return []
+    per_run = ok.group_by("run_id", maintain_order=True).agg(
+        p50=pl.col("e2e_s").quantile(0.5, "linear"),
+        p99=pl.col("e2e_s").quantile(0.99, "linear"),
+        mean=pl.col("e2e_s").mean(),
+        std=pl.col("e2e_s").std(),
+        slow=(pl.col("e2e_s") > SLOW_FACTOR * pl.col("e2e_s").median()).mean(),
+        gaps=pl.col("itl_s").explode().drop_nulls(),
+    )
+    out = []
+    for r in per_run.iter_rows(named=True):
+        gaps = r["gaps"] or []
+        stall = None
+        if len(gaps) >= 10:
+            med = sorted(gaps)[len(gaps) // 2]
+            stall = sum(g > STALL_FACTOR * med for g in gaps) / len(gaps) if med > 0 else None
+        out.append(
+            Spread(
+                r["run_id"],
+                r["p99"] / r["p50"] if r["p50"] else None,
+                r["std"] / r["mean"] if r["mean"] and r["std"] is not None else None,
+                r["slow"],
+                stall,
+            )
+        )
+    return out
+
+
+def timeline(
+    requests: pl.DataFrame, samples: pl.DataFrame, run_id: str, windows: int = WINDOWS * 2
+) -> pl.DataFrame:
+    """One level over time: per window (t = its middle, seconds from the first send),
+    requests in flight (time-averaged), completions per second, p50/p95 TTFT and E2E, and
+    the mean of each server signal sampled in the window (a column per signal)."""
+    rows = requests.filter(
+        (pl.col("run_id") == run_id)
+        & pl.col("start_s").is_not_null()
+        & pl.col("e2e_s").is_not_null()
+    )
+    if rows.is_empty():
+        return pl.DataFrame()
+    t0 = float(rows["start_s"].min())  # type: ignore[arg-type]
+    t1 = float((rows["start_s"] + rows["e2e_s"]).max())  # type: ignore[arg-type]
+    width = (t1 - t0) / windows if t1 > t0 else 1.0
+    edges = [t0 + i * width for i in range(windows + 1)]
+    starts, ends = rows["start_s"], rows["start_s"] + rows["e2e_s"]
+    ok = rows["status"] == "ok"
+    out = []
+    for i in range(windows):
+        a, b = edges[i], edges[i + 1]
+        busy = float(
+            (ends.clip(upper_bound=b) - starts.clip(lower_bound=a)).clip(lower_bound=0).sum()
+        )
+        last = i == windows - 1
+        done = rows.filter((ends >= a) & ((ends <= b) if last else (ends < b)))
+        done_ok = done.filter(pl.col("status") == "ok")
+        started = rows.filter((starts >= a) & (starts < b) & ok)
+        out.append(
+            {
+                "t_s": (a + b) / 2 - t0,
+                "in_flight": busy / width,
+                "completions_per_s": done.height / width,
+                "p50_ttft_s": started["ttft_s"].quantile(0.5, "linear"),
+                "p95_ttft_s": started["ttft_s"].quantile(0.95, "linear"),
+                "p50_e2e_s": done_ok["e2e_s"].quantile(0.5, "linear"),
+                "p95_e2e_s": done_ok["e2e_s"].quantile(0.95, "linear"),
+            }
+        )
+    frame = pl.DataFrame(out)
+    level_samples = samples.filter(pl.col("run_id") == run_id) if samples.height else samples
+    if level_samples.height:
+        binned = (
+            level_samples.with_columns(window=((pl.col("t_s") - t0) / width).floor().cast(pl.Int32))
+            .filter((pl.col("window") >= 0) & (pl.col("window") < windows))
+            .group_by("window", "signal")
+            .agg(pl.col("value").mean())
+            .pivot(on="signal", index="window", values="value")
+        )
+        frame = (
+            frame.with_row_index("window")
+            .with_columns(pl.col("window").cast(pl.Int32))
+            .join(binned, on="window", how="left")
+            .drop("window")
+        )
+    return frame

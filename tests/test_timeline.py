@@ -1,0 +1,123 @@
+"""Each level as a story over time: cold starts, trends, spread, the timeline itself,
+on constructed levels whose answer is known."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+
+from loadlens.analysis.timeline import (
+    cold_starts,
+    mann_kendall,
+    sen_slope,
+    spreads,
+    steadiness,
+    timeline,
+)
+
+
+def _level(run_id: str, n: int, rate: float, latency, seed: int = 0) -> pl.DataFrame:
+    """n requests sent at `rate`/s, request i taking latency(i, t) seconds to its first
+    token and 0.5 s more to its end."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        t = i / rate
+        ttft = latency(i, t, rng)
+        rows.append(
+            {
+                "run_id": run_id,
+                "seq": i,
+                "start_s": t,
+                "ttft_s": ttft,
+                "e2e_s": ttft + 0.5,
+                "itl_s": [0.02 + rng.random() * 0.002 for _ in range(20)],
+                "status": "ok",
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def steady(i, t, rng):
+    return 0.2 + rng.random() * 0.05
+
+
+def growing(i, t, rng):
+    # above capacity: each second of the run adds 50 ms of queueing
+    return 0.2 + 0.05 * t + rng.random() * 0.05
+
+
+def cold(i, t, rng):
+    return 40 + rng.random() * 18 if i < 10 else 0.6 + rng.random() * 0.8
+
+
+def test_mann_kendall_and_sen_on_known_series() -> None:
+    s, p = mann_kendall([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    assert s == 28 and p < 0.001
+    s, p = mann_kendall([8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
+    assert s == -28 and p > 0.99
+    slope, lo, hi = sen_slope([0, 1, 2, 3, 4, 5], [0, 2, 4, 6, 8, 10])
+    assert slope == lo == hi == 2
+
+
+def test_a_steady_level_is_sustainable_and_a_growing_queue_is_not() -> None:
+    requests = pl.concat([_level("steady", 200, 10, steady), _level("grows", 200, 10, growing)])
+    by_run = {s.run_id: s for s in steadiness(requests)}
+    assert by_run["steady"].status == "sustainable"
+    grows = by_run["grows"]
+    assert grows.status == "unsustainable" and grows.p_value < 0.01
+    assert grows.slope_lo <= 0.05 <= grows.slope_hi  # the true slope inside its CI
+    assert grows.last_s > grows.first_s * 2
+
+
+def test_too_few_requests_is_not_judged_and_says_why() -> None:
+    (s,) = steadiness(_level("few", 10, 10, growing))
+    assert s.status == "unknown" and "10 timed requests" in s.reason
+
+
+def test_a_cold_start_is_found_with_what_it_cost_and_kept_out_of_the_trend() -> None:
+    requests = _level("cold", 100, 5, cold)
+    found = cold_starts(requests)
+    c = found["cold"]
+    assert (c.n_slow, c.n_rest) == (10, 90)
+    assert c.slow_lo >= 40 and c.slow_hi <= 58 and c.rest_lo >= 0.6 and c.rest_hi <= 1.4
+    assert not cold_starts(_level("warm", 100, 5, steady))
+    # without the transient the level is steady; with it, it would look like a falling trend
+    (s,) = steadiness(requests, found)
+    assert s.status == "sustainable"
+
+
+def test_spread_measures_what_users_feel() -> None:
+    def bimodal(i, t, rng):
+        return 0.2 if i % 10 else 3.0
+
+    (calm,) = spreads(_level("calm", 100, 10, steady))
+    (wild,) = spreads(_level("wild", 100, 10, bimodal))
+    assert calm.p99_over_p50 < 1.2 and calm.slow_share == 0
+    assert wild.p99_over_p50 > 4 and wild.slow_share == pytest.approx(0.1)
+    assert calm.stall_share == 0
+
+
+def test_the_timeline_tracks_in_flight_latency_and_the_servers_signals() -> None:
+    requests = _level("grows", 200, 10, growing)
+    samples = pl.DataFrame(
+        {
+            "run_id": ["grows"] * 20,
+            "t_s": [float(i) for i in range(20)],
+            "signal": ["requests_waiting"] * 20,
+            "value": [float(i) for i in range(20)],
+        }
+    )
+    tl = timeline(requests, samples, "grows", windows=10)
+    assert tl.height == 10
+    assert {"t_s", "in_flight", "completions_per_s", "p95_ttft_s", "requests_waiting"} <= set(
+        tl.columns
+    )
+    assert tl["in_flight"][-2] > tl["in_flight"][0]  # the queue grows
+    assert tl["p50_ttft_s"].drop_nulls()[-1] > tl["p50_ttft_s"][0] * 2
+    waiting = tl["requests_waiting"].drop_nulls()
+    assert waiting[-1] > waiting[0]
+    total = (tl["completions_per_s"] * (tl["t_s"][1] - tl["t_s"][0])).sum()
+    assert total == pytest.approx(200)
