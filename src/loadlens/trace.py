@@ -16,7 +16,14 @@ from typing import Any, Literal
 
 import orjson
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from loadlens.errors import TraceFormatError
 
@@ -79,6 +86,15 @@ def stored_object(text: str | None) -> dict[str, Any]:
 # Latency metrics the models know; summary statistics use these names too.
 LATENCY_METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")
 
+# Plausibility bounds: a value past these is a corrupt file, not a measurement (a TTFT of
+# 1e308 s would be shown as a 309-digit number). 1e6 s is eleven days.
+MAX_SECONDS = 1e6
+MAX_COUNT = 10**9  # tokens per request, requests per run
+MAX_LOAD = 1e9  # concurrency or requests per second
+MAX_STAT = 1e12  # any other summary statistic (throughputs, counts)
+# Real tools round: E2E may be this much shorter than TTFT and still be the same instant.
+E2E_TOLERANCE_S = 1e-3
+
 
 class RunMeta(BaseModel):
     """One load level of one deployment, as one tool measured it."""
@@ -99,8 +115,16 @@ class RunMeta(BaseModel):
         default_factory=dict,
         description="What served it, as the file records: engine, hardware, server arguments",
     )
-    num_requests: int | None = Field(default=None, ge=0)
-    num_errors: int | None = Field(default=None, ge=0)
+    num_requests: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    num_errors: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+
+    @field_validator("load_value", "duration_s", "num_requests", "num_errors", mode="before")
+    @classmethod
+    def _not_bool(cls, v: Any) -> Any:
+        # pydantic reads true as 1.0 (or 1): a flag is no number of seconds or requests.
+        if isinstance(v, bool):
+            raise ValueError(f"expected a number, got {str(v).lower()}")
+        return v
 
     @field_validator("load_value", "duration_s")
     @classmethod
@@ -108,6 +132,33 @@ class RunMeta(BaseModel):
         if v is not None and not math.isfinite(v):
             raise ValueError("must be a finite number")
         return v
+
+    @field_validator("duration_s")
+    @classmethod
+    def _plausible_duration(cls, v: float | None) -> float | None:
+        if v is not None and v > MAX_SECONDS:
+            raise ValueError(f"{v!r} s is implausible (at most {MAX_SECONDS:.0e} s expected)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunMeta:
+        v = self.load_value
+        if v is not None and self.load_mode in ("concurrency", "rate", "throughput"):
+            if v <= 0:
+                unit = "requests in flight" if self.load_mode == "concurrency" else "requests/s"
+                raise ValueError(
+                    f"load_value: expected a positive {self.load_mode} ({unit}), got {v!r}"
+                )
+            if self.load_mode == "concurrency" and not v.is_integer():
+                raise ValueError(f"load_value: expected a whole concurrency, got {v!r}")
+            if v > MAX_LOAD:
+                raise ValueError(
+                    f"load_value: {v!r} is implausible (at most {MAX_LOAD:.0e} expected)"
+                )
+        n, e = self.num_requests, self.num_errors
+        if n is not None and e is not None and e > n:
+            raise ValueError(f"num_errors: {e} errors among {n} requests (at most {n} expected)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -185,6 +236,29 @@ def number(
     return float(value)
 
 
+def count(
+    path: Path, value: Any, field: str, *, required: bool = False, line: int | None = None
+) -> int | None:
+    """A count a source file holds at `field` (requests, errors, tokens) as int; None when
+    absent (unless `required`). A bool, a fraction (0.5 errors), a negative or an implausible
+    count is refused by name, never truncated."""
+    x = number(path, value, field, required=required, line=line)
+    if x is None:
+        return None
+    if x < 0 or not x.is_integer():
+        raise TraceFormatError(
+            path, f"expected a whole, non-negative count, got {value!r}", field=field, line=line
+        )
+    if x > MAX_COUNT:
+        raise TraceFormatError(
+            path,
+            f"{value!r} is implausible (at most {MAX_COUNT:.0e} expected)",
+            field=field,
+            line=line,
+        )
+    return int(x)
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -200,13 +274,22 @@ def make_run(path: Path, **fields: Any) -> RunMeta:
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise TraceFormatError(path, err["msg"], field=loc) from None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not loc and ": " in msg:  # a check across fields names its field first
+            loc, msg = msg.split(": ", 1)
+        raise TraceFormatError(path, msg, field=loc or None) from None
 
 
 def requests_from_rows(path: Path, rows: list[dict[str, Any]], run_key: str) -> pl.DataFrame:
     """Per-request rows a source built as dicts (any subset of the canonical columns; the
     rest are null) as the checked canonical frame of the run `run_key`."""
-    schema = {k: v for k, v in REQUEST_SCHEMA.items() if k != "run_id"}
+    # Counts as floats first: polars would make 4.5 tokens 4 and fail on NaN; the checks
+    # in conform_requests refuse those by name.
+    schema = {
+        k: (pl.Float64() if k.endswith("_tokens") else v)
+        for k, v in REQUEST_SCHEMA.items()
+        if k != "run_id"
+    }
     frame = pl.DataFrame(rows, schema=schema).with_columns(run_key=pl.lit(run_key))
     return conform_requests(path, frame)
 
@@ -214,36 +297,69 @@ def requests_from_rows(path: Path, rows: list[dict[str, Any]], run_key: str) -> 
 def conform_requests(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     """Cast per-request rows (keyed by run_key) to the canonical schema and check them.
 
-    Rejects NaN, infinite or negative times and token counts, unknown statuses, and
-    successful requests without a latency: a brief must never rest on impossible numbers.
+    Rejects NaN, infinite, negative or implausible (> MAX_SECONDS, > MAX_COUNT) times and
+    token counts, booleans and fractions where counts or seconds belong, unknown statuses,
+    an E2E shorter than the TTFT (beyond E2E_TOLERANCE_S of rounding), a sequence number
+    used twice in a run, and successful requests without a latency or with a latency of 0:
+    a brief must never rest on impossible numbers.
     """
     schema = {("run_key" if k == "run_id" else k): v for k, v in REQUEST_SCHEMA.items()}
     missing = [c for c in schema if c not in frame.columns]
     frame = frame.with_columns(pl.lit(None, dtype=schema[c]).alias(c) for c in missing)
+    _check_raw_types(path, frame)
     try:
         frame = frame.select(pl.col(c).cast(t, strict=True) for c, t in schema.items())
     except pl.exceptions.PolarsError as e:
-        raise TraceFormatError(path, f"cannot read a column as numbers: {e}") from None
+        raise TraceFormatError(path, f"cannot read a column as numbers: {_first_line(e)}") from None
     frame = frame.with_row_index("_row")
 
     def bad_seconds(e: pl.Expr) -> pl.Expr:
         return e.is_nan() | e.is_infinite() | (e < 0)
 
+    seconds = "expected a finite, non-negative number of seconds"
+    implausible = f"implausible (at most {MAX_SECONDS:.0e} s expected)"
     # Raw fields before derived ones (e2e is often ttft + sum(itl)): blame the source.
-    checks: list[tuple[str, pl.Expr, str]] = [
-        (c, bad_seconds(pl.col(c)), "expected a finite, non-negative number of seconds")
-        for c in ("start_s", "ttft_s")
-    ]
+    checks: list[tuple[str, pl.Expr, str]] = []
+    for c in ("start_s", "ttft_s"):
+        checks += [(c, bad_seconds(pl.col(c)), seconds), (c, pl.col(c) > MAX_SECONDS, implausible)]
     itl_bad = pl.col("itl_s").list.eval(bad_seconds(pl.element())).list.any()
     checks.append(("itl_s", itl_bad, "expected finite, non-negative gaps in seconds"))
-    checks.append(
-        ("e2e_s", bad_seconds(pl.col("e2e_s")), "expected a finite, non-negative number of seconds")
-    )
+    checks.append(("itl_s", pl.col("itl_s").list.max() > MAX_SECONDS, implausible))
+    checks.append(("e2e_s", bad_seconds(pl.col("e2e_s")), seconds))
+    checks.append(("e2e_s", pl.col("e2e_s") > MAX_SECONDS, implausible))
     for c in ("input_tokens", "output_tokens"):
         checks.append((c, pl.col(c) < 0, "expected a non-negative token count"))
+        checks.append((c, pl.col(c) > MAX_COUNT, f"implausible (at most {MAX_COUNT:.0e} tokens)"))
     checks.append(("status", ~pl.col("status").is_in(STATUSES), f"expected one of {STATUSES}"))
-    no_latency = (pl.col("status") == "ok") & pl.col("e2e_s").is_null()
-    checks.append(("e2e_s", no_latency, "a successful request needs its end-to-end latency"))
+    ok = pl.col("status") == "ok"
+    checks.append(
+        (
+            "e2e_s",
+            ok & pl.col("e2e_s").is_null(),
+            "a successful request needs its end-to-end latency",
+        )
+    )
+    checks.append(
+        (
+            "e2e_s",
+            ok & (pl.col("e2e_s") == 0),
+            "a successful request cannot take 0 s (a failure recorded as a success?)",
+        )
+    )
+    checks.append(
+        (
+            "e2e_s",
+            pl.col("e2e_s") < pl.col("ttft_s") - E2E_TOLERANCE_S,
+            "end-to-end latency shorter than the time to first token",
+        )
+    )
+    checks.append(
+        (
+            "seq",
+            pl.col("seq").is_not_null() & pl.struct("run_key", "seq").is_duplicated(),
+            "sequence number used twice in one run",
+        )
+    )
     for name, expr, expected in checks:
         hit = frame.filter(expr.fill_null(False)).head(1)
         if hit.height:
@@ -253,3 +369,32 @@ def conform_requests(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
                 path, f"request #{row['_row']}: {expected}, got {value!r}", field=name
             )
     return frame.drop("_row")
+
+
+def _check_raw_types(path: Path, frame: pl.DataFrame) -> None:
+    """Refuse what a strict cast would still take silently: true as 1.0 s or 1 token,
+    4.5 tokens as 4."""
+    for c in ("seq", "start_s", "ttft_s", "e2e_s", "input_tokens", "output_tokens", "itl_s"):
+        dtype = frame.schema[c]
+        inner = dtype.inner if isinstance(dtype, pl.List) else dtype
+        if inner == pl.Boolean:
+            raise TraceFormatError(path, "expected numbers, got booleans (true/false)", field=c)
+    for c in ("seq", "input_tokens", "output_tokens"):
+        if frame.schema[c].is_float():
+            col = pl.col(c)
+            bad = ~col.is_finite() | (col != col.floor()) | (col.abs() > MAX_COUNT)
+            hit = frame.with_row_index("_row").filter(bad.fill_null(False))
+            if hit.height:
+                row = hit.row(0, named=True)
+                raise TraceFormatError(
+                    path,
+                    f"request #{row['_row']}: expected a whole number up to {MAX_COUNT:.0e}, "
+                    f"got {row[c]!r}",
+                    field=c,
+                )
+
+
+def _first_line(e: BaseException) -> str:
+    """A library's (polars') message, first line only: the rest is advice to its own users."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -72,9 +72,11 @@ from loadlens.trace import (
     SourceInfo,
     Trace,
     conform_requests,
+    count,
     empty,
     file_sha256,
     make_run,
+    number,
 )
 
 NAME = "aiperf"
@@ -297,11 +299,7 @@ def _count(path: Path, field: str, metric: Any, line: int) -> int | None:
     if metric is None:
         return None
     value = metric.get("value") if isinstance(metric, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TraceFormatError(
-            path, f"expected a token count, got {value!r}", field=field, line=line
-        )
-    return int(value)
+    return count(path, value, field, required=True, line=line)
 
 
 def _status(record: dict[str, Any]) -> tuple[str, str | None]:
@@ -565,7 +563,8 @@ def _time(doc: dict[str, Any], key: str) -> datetime | None:
 def _avg(doc: dict[str, Any], key: str) -> float | None:
     entry = doc.get(key)
     value = entry.get("avg") if isinstance(entry, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+    # true is an int to Python: a flag is no count or rate.
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _tool_window(
@@ -749,7 +748,9 @@ def _aggregate_run(
 ) -> tuple[RunMeta, pl.DataFrame]:
     """One level from an aggregate's per-metric means (and the swept parameter values)."""
     stats = json_stats(path, doc, LATENCIES, THROUGHPUTS, run_key=run_key)
-    ok, errors = _avg(doc, "request_count"), _avg(doc, "error_request_count")
+    # Means over trials: not whole numbers, but finite ones.
+    ok = number(path, _avg(doc, "request_count"), "request_count.avg")
+    errors = number(path, _avg(doc, "error_request_count"), "error_request_count.avg")
     duration = _tool_window(ok, _avg(doc, "request_throughput"), [_avg(doc, "benchmark_duration")])
     workload = dict(extra)
     mode, value = "unknown", None
@@ -911,13 +912,13 @@ def load(path: Path) -> Trace:
         num_requests: int | None = requests.height
         num_errors: int | None = int((requests["status"] != "ok").sum())
     else:
-        completed = _avg(doc, "completed_request_count")
-        num_errors = round(errors or 0)
+        completed = count(path, _avg(doc, "completed_request_count"), "completed_request_count")
+        num_errors = count(path, errors, "error_request_count") or 0
         num_requests = None
         if completed is not None:
-            num_requests = round(completed)
+            num_requests = completed
         elif ok is not None:
-            num_requests = round(ok + (errors or 0))
+            num_requests = (count(path, ok, "request_count") or 0) + num_errors
     sent = (num_requests or 0) / duration if duration else None
     mode, value, workload = _load_config(doc, sent)
     if facts.get("warmup_requests") and "warmup_request_count" not in workload:

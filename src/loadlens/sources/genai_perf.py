@@ -52,6 +52,7 @@ from loadlens.trace import (
     file_sha256,
     make_run,
 )
+from loadlens.trace import count as count_of
 
 NAME = "genai-perf"
 # What GenAI-Perf writes into an artifact directory beside its traces.
@@ -311,7 +312,8 @@ def _workload(doc: dict[str, Any]) -> dict[str, Any]:
 def _avg(doc: dict[str, Any], key: str) -> float | None:
     entry = doc.get(key)
     value = entry.get("avg") if isinstance(entry, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+    # true is an int to Python: a flag is no count or rate.
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 # ----------------------------------------------------------------------------- load
@@ -421,7 +423,7 @@ def _load_summary(path: Path, doc: dict[str, Any] | None) -> Trace:
         load_value=value,
         model=names[0],
         workload=_workload(doc),
-        num_requests=int(count) if count is not None else None,
+        num_requests=count_of(path, count, "request_count"),
     )
     return _trace(path, (run,), empty(REQUEST_SCHEMA, "run_key"), stats, None)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import polars as pl
 
 from loadlens.errors import ConfigError, TraceFormatError
@@ -52,7 +53,7 @@ def parse_mapping(specs: list[str] | dict[str, str]) -> dict[str, Column]:
     return mapping
 
 
-def _read(path: Path) -> pl.DataFrame:
+def _read(path: Path, mapping: dict[str, Column]) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -61,16 +62,78 @@ def _read(path: Path) -> pl.DataFrame:
             return pl.read_ndjson(path)
         if suffix == ".parquet":
             return pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as e:
-        raise TraceFormatError(path, f"cannot read as {suffix[1:].upper()}: {e}") from None
+    except OSError as e:
+        raise TraceFormatError(path, f"cannot read: {e.strerror or e}") from None
+    except pl.exceptions.PolarsError as e:
+        if suffix in {".jsonl", ".ndjson"}:
+            _explain_jsonl(path, mapping)
+        # polars' own words run to several lines of advice to its users: keep the first.
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        kind = suffix[1:].upper()
+        raise TraceFormatError(
+            path,
+            f"not a well-formed {kind} file ({first.rstrip('.:')})",
+            hint="every row needs the header's columns" if kind == "CSV" else None,
+        ) from None
     raise TraceFormatError(path, f"generic loader reads .csv, .jsonl or .parquet, not '{suffix}'")
+
+
+def _explain_jsonl(path: Path, mapping: dict[str, Column]) -> None:
+    """Name the line and field polars could not read: a mapped value that is no number."""
+    numeric = {c.name: f for f, c in mapping.items() if f not in ("status", "error")}
+    with path.open("rb") as lines:
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                raise TraceFormatError(path, f"not valid JSON ({e})", line=n) from None
+            if not isinstance(row, dict):
+                raise TraceFormatError(path, "expected one JSON object per line", line=n)
+            for column in numeric:
+                value = row.get(column)
+                if isinstance(value, dict | list | bool):
+                    raise TraceFormatError(
+                        path, f"expected a number, got {value!r}", field=column, line=n
+                    )
+
+
+def _check_values(path: Path, raw: pl.DataFrame, mapping: dict[str, Column]) -> None:
+    """Every mapped number is a number: a value that is not ("n/a", "many", a blank load)
+    is refused by column and row, never read as missing."""
+    if raw.is_empty():
+        raise TraceFormatError(path, "no rows (a header only): nothing was measured")
+    for field, col in mapping.items():
+        if field in ("status", "error"):
+            continue
+        dtype = raw.schema[col.name]
+        if dtype.is_temporal() and field in TIME_FIELDS:
+            continue
+        if dtype == pl.Boolean or dtype.is_nested() or dtype == pl.Object:
+            raise TraceFormatError(path, f"expected numbers, got {dtype}", field=col.name)
+        value = pl.col(col.name)
+        as_number = value.cast(pl.Float64, strict=False)
+        bad = (value.is_not_null() & as_number.is_null()) | (
+            value.is_null() if field == "load" else pl.lit(False)
+        )
+        hit = raw.with_row_index("_row").filter(bad).head(1)
+        if hit.height:
+            row = hit.row(0, named=True)
+            got = row[col.name]
+            raise TraceFormatError(
+                path,
+                f"row {row['_row'] + 1}: expected a number ({field}), got "
+                + ("a blank" if got is None else repr(got)),
+                field=col.name,
+            )
 
 
 def _seconds(frame: pl.DataFrame, col: Column) -> pl.Expr:
     dtype = frame.schema[col.name]
     if dtype.is_temporal():
         return pl.col(col.name).cast(pl.Datetime("ns")).dt.epoch("ns").cast(pl.Float64) * 1e-9
-    return pl.col(col.name).cast(pl.Float64, strict=False) * UNITS[col.unit]
+    return pl.col(col.name).cast(pl.Float64) * UNITS[col.unit]
 
 
 def load(
@@ -80,7 +143,7 @@ def load(
     load_value: float | None = None,
 ) -> Trace:
     """Read `path` with `mapping`; one run per distinct `load` value, else one run."""
-    raw = _read(path)
+    raw = _read(path, mapping)
     for field, col in mapping.items():
         if col.name not in raw.columns:
             raise TraceFormatError(
@@ -89,6 +152,7 @@ def load(
                 f"columns are: {', '.join(raw.columns[:12])}",
                 field=col.name,
             )
+    _check_values(path, raw, mapping)
     exprs: dict[str, pl.Expr] = {
         f: _seconds(raw, c) for f, c in mapping.items() if f in TIME_FIELDS
     }
@@ -112,7 +176,9 @@ def load(
         error = pl.when(error.str.len_chars() > 0).then(error)
         if "status" not in mapping:
             status = pl.when(error.is_not_null()).then(pl.lit("error")).otherwise(pl.lit("ok"))
-    load_col = pl.col(mapping["load"].name).cast(pl.Float64) if "load" in mapping else None
+    load_col = (
+        pl.col(mapping["load"].name).cast(pl.Float64, strict=False) if "load" in mapping else None
+    )
     frame = raw.select(
         run_key=load_col.cast(pl.String) if load_col is not None else pl.lit("0"),
         load=load_col if load_col is not None else pl.lit(load_value, dtype=pl.Float64),

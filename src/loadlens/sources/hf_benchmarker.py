@@ -34,6 +34,7 @@ from loadlens.trace import (
     RunMeta,
     SourceInfo,
     Trace,
+    count,
     file_sha256,
     make_run,
     number,
@@ -173,8 +174,8 @@ def load(path: Path) -> Trace:
                     "step_duration_secs": step["config"].get("duration_secs"),
                     "session_start_time": doc.get("start_time"),
                 },
-                num_requests=int(total),
-                num_errors=int(failed),
+                num_requests=count(path, total, f"results[{i}].total_requests"),
+                num_errors=count(path, failed, f"results[{i}].failed_requests"),
             )
         )
         stats.extend((run_key, m, s, v) for m, s, v in _stats(path, i, step))

@@ -22,7 +22,9 @@ Three per-request layouts exist (the reports carry no version number, so SourceI
 version names the layout): <= v0.4 `info.{input_tokens, output_tokens, output_token_times}`;
 v0.5 `info.response_info.{...}`; >= v0.6 `info.request_metrics.text.input_tokens` and
 `info.response_metrics.{output_tokens, server_usage, chunk_times, output_token_times}`.
-Summaries from <= v0.4 have no `benchmark_time_seconds`.
+Summaries from <= v0.4 have no `benchmark_time_seconds`. Their `schedule_delay` statistics
+are negative when a request left a little before its scheduled time (real reports have
+-1 ms minimums): those are kept as written, the one metric allowed below zero.
 
 Per-request rows, as the tool defines its own numbers: TTFT = first token stamp - start,
 E2E = end - start (the tool's `request_latency`), ITL = gaps between consecutive token

@@ -7,6 +7,7 @@ times faster on the large per-request files; the fallback only runs on such file
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,24 @@ from loadlens.errors import TraceFormatError
 
 
 def read_json(path: Path, data: bytes | None = None) -> Any:
-    """The JSON document in `path` (or `data`, read from it), NaN/Infinity included;
-    a TraceFormatError naming the file, line and column otherwise."""
-    raw = path.read_bytes() if data is None else data
+    """The JSON document in `path` (or `data`, read from it), NaN/Infinity included, a
+    leading UTF-8 byte-order mark passed over; a TraceFormatError naming the file, line and
+    column otherwise (nesting too deep for a trace included)."""
+    try:
+        raw = path.read_bytes() if data is None else data
+    except OSError as e:
+        raise TraceFormatError(path, f"cannot read: {e.strerror or e}") from None
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    if raw[:4].count(0):  # stdlib json would read UTF-16/32; no tool writes it, detect can't
+        raise TraceFormatError(path, "not UTF-8 text (UTF-16 or UTF-32?): save it as UTF-8")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         pass
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise TraceFormatError(path, "not a trace: JSON nested too deeply") from None
     except UnicodeDecodeError as e:
         raise TraceFormatError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:

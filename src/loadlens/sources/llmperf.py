@@ -45,6 +45,7 @@ from loadlens.trace import (
     RUN_STAT_SCHEMA,
     SourceInfo,
     Trace,
+    count,
     empty,
     file_sha256,
     make_run,
@@ -310,8 +311,8 @@ def load(path: Path) -> Trace:
     else:
         started_n = _number(path, doc, "results_num_requests_started")
         errors_n = _number(path, doc, "results_number_errors")
-        num_requests = int(started_n) if started_n is not None else None
-        num_errors = int(errors_n) if errors_n is not None else None
+        num_requests = count(path, started_n, "results_num_requests_started")
+        num_errors = count(path, errors_n, "results_number_errors")
     run = make_run(
         path,
         run_key="0",

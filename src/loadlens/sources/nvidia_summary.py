@@ -54,6 +54,12 @@ def json_stats(
             value = entry.get(stat)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 rows.append((metric, name, float(value) * scale))
+            elif value is not None:  # a statistic the tool wrote as something else
+                raise TraceFormatError(
+                    path,
+                    f"expected a number of {entry['unit']}, got {value!r}",
+                    field=f"{key}.{stat}",
+                )
     for key, metric in throughputs.items():
         entry = doc.get(key)
         value = entry.get("avg") if isinstance(entry, dict) else None

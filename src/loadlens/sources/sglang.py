@@ -47,6 +47,7 @@ from loadlens.trace import (
     SourceInfo,
     Trace,
     conform_requests,
+    count,
     empty,
     file_sha256,
     make_run,
@@ -303,7 +304,7 @@ def load(path: Path) -> Trace:
             raise TraceFormatError(path, "missing", field="completed", line=n)
         key = str(len(runs))
         mode, value = _load_level(path, doc, n)
-        completed = int(_number(path, doc, "completed", n) or 0)
+        completed = count(path, _number(path, doc, "completed", n), "completed", line=n) or 0
         detailed = "ttfts" in doc
         if detailed:
             frame = _requests(path, doc, key, n)

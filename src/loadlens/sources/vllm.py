@@ -19,10 +19,16 @@ length targets (only `--metadata KEY=VALUE` pairs, read where given), so each ru
 workload also carries the measured mean input/output tokens per completed request; where
 that mean is a whole number (every request the same length, as vLLM's random dataset
 sends, give or take a token) it is taken as the target, and `targets_from` says so.
+
+vLLM writes each request's error as text ("" for a success). An error written as a number
+(an HTTP code in a hand-edited or converted file) is read as a failed request ("error code
+500"), never as a success; true/false where numbers belong, fractional token counts and
+counts (`failed: 0.5`) are refused by field.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from datetime import datetime
@@ -31,6 +37,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loadlens.errors import TraceFormatError
 from loadlens.sources.jsonfile import as_float, read_json_object
@@ -40,6 +47,7 @@ from loadlens.trace import (
     SourceInfo,
     Trace,
     conform_requests,
+    count,
     empty,
     file_sha256,
     make_run,
@@ -157,16 +165,28 @@ def _requests(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
             raise TraceFormatError(
                 path, f"has {len(values)} entries but 'ttfts' has {n}", field=key
             )
-    errors = [e if isinstance(e, str) else "" for e in arrays.get("errors", [""] * n)]
-    # pyarrow converts a million nested Python lists ~10x faster than polars does.
+    errors = _error_texts(path, arrays.get("errors", [""] * n))
+    # pyarrow converts a million nested Python lists ~10x faster than polars does; it also
+    # reads true as 1.0 and 4.5 tokens as 4, so those are looked for first.
     table: dict[str, pa.Array] = {"seq": pa.array(range(n), pa.int64())}
     for name, (key, dtype) in ARRAY_COLUMNS.items():
+        values = arrays.get(key, [None] * n)
+        _refuse_bools(path, key, values, nested=key == "itls")
         try:
-            table[name] = pa.array(arrays.get(key, [None] * n), dtype)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as e:
+            column = pa.array(values, pa.list_(pa.float64()) if key == "itls" else None)
+            if pa.types.is_floating(column.type) and pa.types.is_integer(dtype):
+                whole = pc.equal(column, pc.floor(column))
+                if not pc.all(pc.fill_null(whole, True)).as_py():
+                    bad = next(v for v in values if v is not None and v != int(v))
+                    raise TraceFormatError(
+                        path, f"expected whole token counts, got {bad!r}", field=key
+                    )
+            table[name] = column.cast(dtype) if column.type != dtype else column
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, ValueError) as e:
             raise TraceFormatError(path, f"expected numbers: {e}", field=key) from None
     for name, key in (("latency_s", "latencies"), ("start_s", "start_times")):
         if key in arrays:
+            _refuse_bools(path, key, arrays[key])
             try:
                 table[name] = pa.array(arrays[key], pa.float64())
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
@@ -207,6 +227,34 @@ def _requests(path: Path, doc: dict[str, Any]) -> pl.DataFrame:
         .otherwise(None),
     )
     return conform_requests(path, frame)
+
+
+def _error_texts(path: Path, values: list[Any]) -> list[str]:
+    """vLLM's `errors`: "" for a success, the error text otherwise. An error code written as
+    a number (no vLLM writes one, a hand-edited file might) is an error, not a success."""
+    out = []
+    for i, e in enumerate(values):
+        if e is None or isinstance(e, str):
+            out.append(e or "")
+        elif isinstance(e, int | float) and not isinstance(e, bool):
+            out.append(f"error code {e:g}")
+        else:
+            raise TraceFormatError(
+                path, f'request #{i}: expected an error text or "", got {e!r}', field="errors"
+            )
+    return out
+
+
+def _refuse_bools(path: Path, key: str, values: Any, *, nested: bool = False) -> None:
+    if not isinstance(values, list):
+        return
+    flat = (
+        itertools.chain.from_iterable(v for v in values if isinstance(v, list))
+        if nested
+        else values
+    )
+    if bool in set(map(type, flat)):
+        raise TraceFormatError(path, "expected numbers, got true/false", field=key)
 
 
 def load(path: Path) -> Trace:
@@ -291,8 +339,8 @@ def parse_result(
             hint="vLLM bench serve writes them with --save-result [--save-detailed]",
         )
     mode, value = _load_level(path, doc)
-    completed = _number(path, doc, "completed")
-    failed = _number(path, doc, "failed")
+    completed = count(path, doc.get("completed"), "completed")
+    failed = count(path, doc.get("failed"), "failed")
     requests = _requests(path, doc) if detailed else None
     num_requests: int | None
     num_errors: int | None
@@ -300,14 +348,16 @@ def parse_result(
         num_requests = requests.height
         num_errors = int((requests["status"] != "ok").sum())
     elif completed is not None and failed is not None:
-        num_requests, num_errors = int(completed + failed), int(failed)
+        num_requests, num_errors = completed + failed, failed
     else:
         # Before `failed` was written (vLLM < 0.9) every prompt was still sent.
-        prompts = _number(path, doc, "num_prompts")
-        num_requests = int(prompts) if prompts is not None else None
-        num_errors = (
-            int(prompts - completed) if prompts is not None and completed is not None else None
-        )
+        prompts = count(path, doc.get("num_prompts"), "num_prompts")
+        num_requests = prompts
+        if prompts is not None and completed is not None and completed > prompts:
+            raise TraceFormatError(
+                path, f"{completed} completed of {prompts} prompts sent", field="completed"
+            )
+        num_errors = prompts - completed if prompts is not None and completed is not None else None
     run: RunMeta = make_run(
         path,
         run_key=run_key,
