@@ -121,3 +121,36 @@ def test_the_timeline_tracks_in_flight_latency_and_the_servers_signals() -> None
     assert waiting[-1] > waiting[0]
     total = (tl["completions_per_s"] * (tl["t_s"][1] - tl["t_s"][0])).sum()
     assert total == pytest.approx(200)
+
+
+def test_the_early_warning_is_the_first_strained_level_that_still_meets_every_slo() -> None:
+    from loadlens.analysis.strain import early_warnings
+    from loadlens.config import parse_slos, with_error_budget
+
+    slos = with_error_budget(parse_slos("p95_e2e<10s"))
+    levels = pl.DataFrame(
+        {
+            "run_id": ["c1", "c10", "c40", "c60"],
+            "deployment": ["d"] * 4,
+            "load_mode": ["concurrency"] * 4,
+            "load_value": [1.0, 10.0, 40.0, 60.0],
+            "p50_tpot_s": [0.010, 0.012, 0.015, 0.030],
+            "p95_e2e_s": [3.0, 4.0, 8.8, 12.0],
+            "error_rate": [0.0] * 4,
+        }
+    )
+    samples = pl.DataFrame(
+        {
+            "run_id": ["c10"] * 4 + ["c40"] * 6,
+            "t_s": [float(i) for i in range(4)] + [float(i) for i in range(6)],
+            "signal": ["requests_waiting"] * 4 + ["requests_waiting"] * 3 + ["kv_cache_usage"] * 3,
+            "value": [0.0, 0.0, 1.0, 0.0, 2.0, 3.0, 0.0, 0.80, 0.94, 0.91],
+        }
+    )
+    missed = {"c1": (), "c10": (), "c40": (), "c60": ("p95 E2E",)}
+    (w,) = early_warnings(levels, samples, {}, missed, slos)
+    assert (w.load, w.next_load, w.next_missed) == (40.0, 60.0, ("p95 E2E",))
+    assert w.signals == pytest.approx({"waiting_share": 2 / 3, "kv_cache_peak": 0.94})
+    assert w.headroom == pytest.approx(0.12) and w.tightest == "p95 E2E"
+    # nothing strained below the breach: no warning
+    assert not early_warnings(levels, samples.filter(pl.col("run_id") == "c10"), {}, missed, slos)
