@@ -247,3 +247,18 @@ def test_db_and_config_work_before_the_command_too(db: Path, tmp_path: Path) -> 
         assert wh.counts()["runs"] == 1
     checked = run("--db", db, "--config", config, "check", "--min-capacity", "1")
     assert "p95 E2E" in checked.output and "1 ms" in checked.output, checked.output
+
+
+def test_a_folder_without_a_trace_is_refused_not_an_empty_deployment(
+    db: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "only-samples"
+    folder.mkdir()
+    (folder / "sweep-c1.metrics.jsonl").write_text(
+        '{"t_s": 0.0, "signal": "requests_running", "value": 1.0}\n'
+    )
+    result = run("ingest", folder, "-d", "dep", "--db", db)
+    _assert_clean_failure(result, db, "no trace")
+    if db.exists():
+        with Warehouse(db) as wh:
+            assert wh.counts()["deployments"] == 0

@@ -23,7 +23,7 @@ from loadlens.analysis.cost import cost_at_zone
 from loadlens.analysis.coverage import slo_coverage
 from loadlens.analysis.drivers import decompose, stacked
 from loadlens.analysis.failures import failure_kinds
-from loadlens.analysis.levels import levels as level_metrics
+from loadlens.analysis.levels import levels_from as level_metrics
 from loadlens.analysis.result import Analysis, Economics, gpus_per_replica
 from loadlens.analysis.saturation import (
     collapse,
@@ -41,7 +41,7 @@ from loadlens.analysis.shortfall import client_disturbed, shortfalls
 from loadlens.analysis.variants import series_names
 from loadlens.analysis.whatif import solve
 from loadlens.config import SLO, Config, with_error_budget
-from loadlens.errors import InternalError, LoadlensError, WarehouseError
+from loadlens.errors import InternalError, LoadlensError, TraceFormatError, WarehouseError
 from loadlens.findings import build_findings
 from loadlens.trace import Trace
 from loadlens.warehouse import IngestOutcome, Warehouse
@@ -85,6 +85,9 @@ def ingest(
 ) -> IngestResult:
     """Load every trace under `paths` and store them under `deployment`, all or nothing."""
     traces, skipped = load_traces(paths, fmt, on_file, **options)
+    if not traces:
+        # e.g. a folder holding only side files: refused, not an empty deployment row
+        raise TraceFormatError(paths[0], "no trace files to ingest")
     return IngestResult(wh.ingest(traces, deployment, attributes), skipped)
 
 
@@ -120,9 +123,9 @@ def analyze(
     ids = runs["run_id"].to_list()
     requests = wh.requests(ids)
     run_stats = wh.run_stats(ids)
-    levels = level_metrics(runs, requests, run_stats, slos, confidence).join(
-        runs.select("run_id", "base_deployment"), on="run_id", how="left"
-    )
+    levels = level_metrics(
+        runs, wh.level_aggregates(ids, slos, confidence), run_stats, slos, confidence
+    ).join(runs.select("run_id", "base_deployment"), on="run_id", how="left")
     drivers = decompose(runs, requests, wh.server_samples(ids), confidence)
     coverage = slo_coverage(levels, slos, stand_in)
     judged = [

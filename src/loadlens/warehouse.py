@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
@@ -22,6 +22,10 @@ import polars as pl
 
 from loadlens.errors import Interrupted, TraceFormatError, WarehouseError
 from loadlens.trace import Trace
+
+if TYPE_CHECKING:
+    from loadlens.analysis.level_sql import LevelAggregates
+    from loadlens.config import SLO
 
 DEFAULT_DB = "loadlens.duckdb"
 
@@ -376,6 +380,16 @@ class Warehouse:
 
     def server_samples(self, run_ids: list[str]) -> pl.DataFrame:
         return self._by_runs("server_samples", run_ids)
+
+    def level_aggregates(
+        self, run_ids: list[str], slos: tuple[SLO, ...] = (), confidence: float = 0.95
+    ) -> LevelAggregates:
+        """What the level table needs of these runs' request rows (counts, token sums,
+        goodput, means, the order statistics of percentiles and their bounds), computed
+        by DuckDB where the rows are: no request row is loaded."""
+        from loadlens.analysis.level_sql import aggregate
+
+        return aggregate(self.con, "requests", run_ids, slos, confidence)
 
     def counts(self) -> dict[str, int]:
         tables = ("deployments", "sources", "runs", "requests", "run_stats", "server_samples")

@@ -11,67 +11,26 @@ whose ranks come from the binomial distribution of the count of samples below th
 quantile (Hahn & Meeker, *Statistical Intervals*, §5.2). When a sample is too small for a
 bound to exist (p99 of 50 requests has no upper bound at 95%), the bound is null — the
 brief says so rather than inventing one.
+
+The statistics over request rows are SQL aggregates computed by DuckDB where the rows are
+(`level_sql`): the warehouse hands this module per-run aggregates, never the rows.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from statistics import NormalDist
 
 import polars as pl
 
+# The order statistics and their ranks live with the SQL that fetches them; importable
+# from here as before.
+from loadlens.analysis.level_sql import EXACT_BINOMIAL_MAX_N as EXACT_BINOMIAL_MAX_N
+from loadlens.analysis.level_sql import METRICS, LevelAggregates, aggregate_frame
+from loadlens.analysis.level_sql import PERCENTILES as PERCENTILES
+from loadlens.analysis.level_sql import _binomial_cdf_table as _binomial_cdf_table
+from loadlens.analysis.level_sql import quantile_ci_ranks as quantile_ci_ranks
 from loadlens.config import SLO
-
-PERCENTILES = (50, 90, 95, 99)
-METRICS = ("ttft_s", "tpot_s", "itl_s", "e2e_s")
-EXACT_BINOMIAL_MAX_N = 2000
-
-
-def _binomial_cdf_table(n: int, q: float) -> list[float]:
-    """P(B <= k) for B ~ Binomial(n, q), k = 0..n, via log-space pmf."""
-    log_q, log_1q = math.log(q), math.log1p(-q)
-    cdf, total = [], 0.0
-    for k in range(n + 1):
-        log_pmf = (
-            math.lgamma(n + 1)
-            - math.lgamma(k + 1)
-            - math.lgamma(n - k + 1)
-            + k * log_q
-            + (n - k) * log_1q
-        )
-        total += math.exp(log_pmf)
-        cdf.append(total)
-    return cdf
-
-
-@lru_cache(maxsize=4096)
-def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int | None, int | None]:
-    """0-based indices (lo, hi) into the sorted sample bounding the q-quantile.
-
-    Coverage of [x_lo, x_hi] is P(lo < B <= hi) for B ~ Binomial(n, q) (B counts the
-    samples below the true quantile), at least `confidence`. None where no order
-    statistic is far enough out: the sample cannot bound the quantile on that side.
-    """
-    if n <= 0:
-        return None, None
-    alpha = (1 - confidence) / 2
-    if n <= EXACT_BINOMIAL_MAX_N:
-        cdf = _binomial_cdf_table(n, q)
-        # 1-based rank l: largest with P(B <= l-1) <= alpha; u: smallest with P(B <= u-1) >= 1-alpha
-        lo_rank = max((j for j in range(1, n + 1) if cdf[j - 1] <= alpha), default=None)
-        hi_rank = min((j for j in range(1, n + 1) if cdf[j - 1] >= 1 - alpha), default=None)
-    else:
-        z = NormalDist().inv_cdf(1 - alpha)
-        spread = z * math.sqrt(n * q * (1 - q))
-        lo_rank = math.floor(n * q - spread)
-        hi_rank = math.ceil(n * q + spread) + 1
-        lo_rank = lo_rank if lo_rank >= 1 else None
-        hi_rank = hi_rank if hi_rank <= n else None
-    return (
-        lo_rank - 1 if lo_rank is not None else None,
-        hi_rank - 1 if hi_rank is not None else None,
-    )
 
 
 def request_metrics(requests: pl.DataFrame) -> pl.DataFrame:
@@ -83,74 +42,9 @@ def request_metrics(requests: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _samples(requests: pl.DataFrame) -> pl.DataFrame:
-    """Long frame (run_id, metric, value) of every latency sample of successful requests."""
-    ok = request_metrics(requests.filter(pl.col("status") == "ok"))
-    per_request = ok.unpivot(
-        index="run_id", on=["ttft_s", "tpot_s", "e2e_s"], variable_name="metric"
-    )
-    gaps = (
-        ok.select("run_id", pl.col("itl_s").alias("value"))
-        .explode("value")
-        .with_columns(metric=pl.lit("itl_s"))
-        .select("run_id", "metric", "value")
-    )
-    return pl.concat([per_request, gaps]).drop_nulls("value")
-
-
 def latency_stats(requests: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
     """Long frame: run_id, metric, statistic, value, ci_lo, ci_hi, n (from request rows)."""
-    samples = _samples(requests)
-    if samples.is_empty():
-        return pl.DataFrame(
-            schema={
-                "run_id": pl.String,
-                "metric": pl.String,
-                "statistic": pl.String,
-                "value": pl.Float64,
-                "ci_lo": pl.Float64,
-                "ci_hi": pl.Float64,
-                "n": pl.Int64,
-            }
-        )
-    grouped = samples.group_by("run_id", "metric").agg(
-        n=pl.len().cast(pl.Int64),
-        mean=pl.col("value").mean(),
-        sorted=pl.col("value").sort(),
-        **{f"p{p}": pl.col("value").quantile(p / 100, "linear") for p in PERCENTILES},
-    )
-    ranks = pl.DataFrame(
-        [
-            (n, f"p{p}", *quantile_ci_ranks(n, p / 100, confidence))
-            for n in grouped["n"].unique().to_list()
-            for p in PERCENTILES
-        ],
-        schema={"n": pl.Int64, "statistic": pl.String, "lo_idx": pl.Int64, "hi_idx": pl.Int64},
-        orient="row",
-    )
-    pct = (
-        grouped.unpivot(
-            index=["run_id", "metric", "n", "sorted"],
-            on=[f"p{p}" for p in PERCENTILES],
-            variable_name="statistic",
-        )
-        .join(ranks, on=["n", "statistic"], how="left")
-        .with_columns(
-            ci_lo=pl.col("sorted").list.get(pl.col("lo_idx"), null_on_oob=True),
-            ci_hi=pl.col("sorted").list.get(pl.col("hi_idx"), null_on_oob=True),
-        )
-    )
-    means = grouped.select(
-        "run_id",
-        "metric",
-        "n",
-        pl.lit("mean").alias("statistic"),
-        pl.col("mean").alias("value"),
-        ci_lo=pl.lit(None, dtype=pl.Float64),
-        ci_hi=pl.lit(None, dtype=pl.Float64),
-    )
-    columns = ["run_id", "metric", "statistic", "value", "ci_lo", "ci_hi", "n"]
-    return pl.concat([pct.select(columns), means.select(columns)]).sort(columns[:3])
+    return aggregate_frame(requests, (), confidence).latency
 
 
 def summary_latency_stats(run_stats: pl.DataFrame) -> pl.DataFrame:
@@ -169,15 +63,6 @@ def summary_latency_stats(run_stats: pl.DataFrame) -> pl.DataFrame:
             n=pl.lit(None, dtype=pl.Int64),
         )
     )
-
-
-def _goodput_ok(requests: pl.DataFrame, slos: tuple[SLO, ...]) -> pl.Expr:
-    """Per request: successful and within every per-request SLO threshold (ITL excluded)."""
-    cond = pl.col("status") == "ok"
-    for slo in slos:
-        if slo.is_latency and slo.metric != "itl_s":
-            cond = cond & (pl.col(slo.metric) <= slo.threshold_s).fill_null(False)
-    return cond
 
 
 STANDARD_STATISTICS = ("mean", "p50", "p90", "p95", "p99")
@@ -234,8 +119,24 @@ def levels(
 
     Columns like `p95_e2e_s`, `p95_e2e_s_lo`, `p95_e2e_s_hi`, `n_e2e_s`; `basis` says
     whether they come from request rows ("requests") or the tool's summary ("summary").
+    From request rows held in a frame; `levels_from` takes the same aggregates computed
+    where the rows are (`Warehouse.level_aggregates`).
     """
-    detailed = latency_stats(requests, confidence)
+    return levels_from(
+        runs, aggregate_frame(requests, slos, confidence), run_stats, slos, confidence
+    )
+
+
+def levels_from(
+    runs: pl.DataFrame,
+    aggregates: LevelAggregates,
+    run_stats: pl.DataFrame,
+    slos: tuple[SLO, ...] = (),
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """`levels` from the request rows' aggregates (per run and per latency metric) rather
+    than the rows: what the warehouse computes in SQL (`analysis.level_sql`)."""
+    detailed = aggregates.latency
     summary = summary_latency_stats(run_stats).join(
         detailed.select("run_id").unique(), on="run_id", how="anti"
     )
@@ -245,34 +146,12 @@ def levels(
     )
     wide = wide.rename({c: _wide_name(c) for c in wide.columns if c != "run_id"})
     counts = (
-        long.group_by("run_id", "metric")
+        long.group_by("run_id", "metric", maintain_order=True)
         .agg(pl.col("n").first())
         .pivot(on="metric", index="run_id", values="n")
     )
     counts = counts.rename({m: f"n_{m}" for m in counts.columns if m != "run_id"})
-
-    req = request_metrics(requests)
-    per_run = req.group_by("run_id").agg(
-        n_requests=pl.len().cast(pl.Int64),
-        n_ok=(pl.col("status") == "ok").sum().cast(pl.Int64),
-        n_cancelled=(pl.col("status") == "cancelled").sum().cast(pl.Int64),
-        output_tokens_ok=pl.col("output_tokens").filter(pl.col("status") == "ok").sum(),
-        input_tokens_ok=pl.col("input_tokens").filter(pl.col("status") == "ok").sum(),
-        n_good=_goodput_ok(req, slos).sum().cast(pl.Int64),
-        # A metric the tool did not measure (a non-streamed run has no TTFT) cannot be
-        # held against requests, nor can goodput be claimed on it: then goodput is unknown.
-        goodput_measurable=pl.all_horizontal(
-            pl.lit(True),
-            *(
-                pl.col(m).filter(pl.col("status") == "ok").is_not_null().any()
-                | (pl.col("status") != "ok").all()
-                for m in dict.fromkeys(
-                    s.metric for s in slos if s.is_latency and s.metric != "itl_s"
-                )
-            ),
-        ),
-        mean_e2e_ok=pl.col("e2e_s").filter(pl.col("status") == "ok").mean(),
-    )
+    per_run = aggregates.per_run
     tool_tput = run_stats.filter(pl.col("statistic") == "value").pivot(
         on="metric", index="run_id", values="value", aggregate_function="first"
     )
@@ -355,4 +234,4 @@ def levels(
         "output_tokens_ok",
         "input_tokens_ok",
         *[c for c in out.columns if c.startswith("tool_")],
-    ).sort("deployment", "load_mode", "load_value", nulls_last=True)
+    ).sort("deployment", "load_mode", "load_value", nulls_last=True, maintain_order=True)
