@@ -121,7 +121,7 @@ def analyze(
         deployment=pl.col("run_id").replace_strict(series, return_dtype=pl.String),
     )
     ids = runs["run_id"].to_list()
-    requests = wh.requests(ids)
+    requests = wh.requests(ids, gaps=False)  # no model here reads the per-token gaps
     run_stats = wh.run_stats(ids)
     levels = level_metrics(
         runs, wh.level_aggregates(ids, slos, confidence), run_stats, slos, confidence

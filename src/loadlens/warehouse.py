@@ -368,12 +368,14 @@ class Warehouse:
     def deployments(self) -> pl.DataFrame:
         return self._frame("SELECT * FROM deployments ORDER BY deployment")
 
-    def _by_runs(self, table: str, run_ids: list[str]) -> pl.DataFrame:
+    def _by_runs(self, table: str, run_ids: list[str], columns: str = "*") -> pl.DataFrame:
         where, args = _in_clause("run_id", run_ids)
-        return self._frame(f"SELECT * FROM {table} {where}", args)
+        return self._frame(f"SELECT {columns} FROM {table} {where}", args)
 
-    def requests(self, run_ids: list[str]) -> pl.DataFrame:
-        return self._by_runs("requests", run_ids)
+    def requests(self, run_ids: list[str], *, gaps: bool = True) -> pl.DataFrame:
+        """These runs' request rows; without `gaps`, every column but the per-token gaps
+        (`itl_s`, most of a row's bytes)."""
+        return self._by_runs("requests", run_ids, "*" if gaps else "* EXCLUDE (itl_s)")
 
     def run_stats(self, run_ids: list[str]) -> pl.DataFrame:
         return self._by_runs("run_stats", run_ids)
