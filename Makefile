@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_SRC := src tests bench sample_data scripts
 
-.PHONY: install demo test lint bench bench-ingest bench-runner bench-peer sample-data clean \
+.PHONY: install demo test lint bench bench-ingest bench-runner bench-scrape bench-peer sample-data clean \
 	engine demo-real test-engine bench-whatif-real
 
 install: $(STAMP)
@@ -48,6 +48,9 @@ bench-ingest: $(STAMP)  ## ingest + report a generated 1,000,000-request trace; 
 
 bench-runner: $(STAMP)  ## the sweep runner against serve-sim, up to 1,000 streams
 	$(BIN)/python bench/runner.py
+
+bench-scrape: $(STAMP)  ## p95 TTFT at c32 with and without scraping a 4 MB /metrics every second
+	$(BIN)/python bench/scrape_cost.py
 
 PEER := bench/.peer
 bench-peer: $(STAMP)  ## bench-runner with GuideLLM (installed in bench/.peer) as the peer client

@@ -90,7 +90,9 @@ class Client:
             api_key=api_key or "EMPTY",
             max_retries=0,  # a retried request would hide a failure
             timeout=timeout_s,
-            http_client=DefaultAioHttpClient(transport=transport),
+            # A redirect is reported, not followed: its round trip would be billed to the
+            # server, and the request (with its key) would go where the user did not say.
+            http_client=DefaultAioHttpClient(transport=transport, follow_redirects=False),
         )
 
     async def prewarm(self, connections: int) -> None:
@@ -158,20 +160,21 @@ async def send(
     record = Record(seq=seq, sent=time.perf_counter(), streamed=stream)
     deadline = time.perf_counter() + timeout_s
     while True:
-        lines: list[tuple[float, str]] = []
+        lines: list[tuple[float, bytes]] = []
         answered = False  # the server's response headers arrived
         try:
             async with asyncio.timeout_at(_loop_time(deadline)), create(**body) as response:
                 answered = True
-                async for line in response.iter_lines():
-                    lines.append((time.perf_counter(), line))
+                await _read_lines(response, lines, MAX_LINE_BYTES if stream else MAX_BODY_BYTES)
             record.ended = time.perf_counter()
             if stream:
                 _read_events(record, lines, api)
             else:
-                _read_body(record, "".join(line for _, line in lines), api)
+                _read_body(record, b"\n".join(line for _, line in lines), api)
         except openai.APIStatusError as e:
             record.status, record.error = "error", f"HTTP {e.status_code}: {_message(e)}"
+        except ResponseTooLarge as e:
+            record.status, record.error = "error", str(e)
         except Exception as e:  # every failure is classified below, none escapes
             if (
                 not answered
@@ -192,12 +195,59 @@ async def send(
     record.sent = client.sent_at.pop(request_id, record.sent)
     client.reused.discard(request_id)
     if record.error:
-        for secret in client.secrets:
-            record.error = record.error.replace(secret, "[redacted]")
+        record.error = redact(record.error, client.secrets)
     return record
 
 
 MAX_RESENDS = 3  # a request that meets stale pooled connections more often is lost
+MAX_LINE_BYTES = 2**20  # one server-sent event line; a token's event is ~200 bytes
+MAX_BODY_BYTES = 64 * 2**20  # a whole response, streamed or not
+
+
+class ResponseTooLarge(Exception):
+    """A response line or body past its bound: the request fails, unread past it."""
+
+
+async def _read_lines(response: Any, lines: list[tuple[float, bytes]], max_line: int) -> None:
+    """The response's lines, each stamped when the chunk that completes it arrives, read
+    as raw bytes (decoding waits until the stream ends); a line longer than `max_line` or
+    a body longer than MAX_BODY_BYTES ends the request, so an endless line or body costs
+    bounded memory."""
+    pending: list[bytes] = []  # the start of a line whose end has not arrived
+    pending_bytes = total = 0
+    async for chunk in response.iter_bytes():
+        stamp = time.perf_counter()
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            raise ResponseTooLarge(f"response over {MAX_BODY_BYTES // 2**20} MiB")
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes > max_line:
+                raise ResponseTooLarge(f"a response line over {max_line // 2**10:,} KiB")
+            continue
+        if pending:
+            chunk, pending, pending_bytes = b"".join([*pending, chunk]), [], 0
+        *complete, rest = chunk.split(b"\n")
+        lines += [(stamp, kept) for line in complete if (kept := line.rstrip(b"\r"))]
+        if len(rest) > max_line or any(len(line) > max_line for line in complete):
+            raise ResponseTooLarge(f"a response line over {max_line // 2**10:,} KiB")
+        if rest:
+            pending, pending_bytes = [rest], len(rest)
+    if pending:
+        lines.append((time.perf_counter(), b"".join(pending).rstrip(b"\r")))
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` without any of `secrets`, nor a piece of one cut off at its end (an error
+    text truncated inside an echoed key)."""
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+        for n in range(len(secret) - 1, 3, -1):
+            if text.endswith(secret[:n]):
+                text = text[:-n] + "[redacted]"
+                break
+    return text
 
 
 def _loop_time(deadline: float) -> float:
@@ -261,14 +311,15 @@ def _short(e: BaseException | None) -> str:
 
 
 def _read_events(
-    record: Record, lines: list[tuple[float, str]], api: Api, complete: bool = True
+    record: Record, lines: list[tuple[float, bytes]], api: Api, complete: bool = True
 ) -> None:
     """Fill chunk times, usage and status from the stamped `data:` lines of the stream."""
-    finished = False
-    for stamp, line in lines:
-        if not line.startswith("data:"):
+    finished = events = False
+    for stamp, raw in lines:
+        if not raw.startswith(b"data:"):
             continue
-        payload = line[5:].strip()
+        events = True
+        payload = raw[5:].strip().decode("utf-8", "replace")
         if payload == "[DONE]":
             continue
         try:
@@ -278,6 +329,9 @@ def _read_events(
             return
         # Whatever a server sends, the request becomes a record: an event of the wrong
         # shape fails this request with the reason, never the level.
+        if isinstance(event, dict) and (event.get("error") or event.get("object") == "error"):
+            record.status, record.error = "error", _event_error(event)
+            return
         choices = event.get("choices") if isinstance(event, dict) else None
         if not isinstance(event, dict) or not isinstance(choices or [], list):
             record.status, record.error = "error", f"malformed event: {payload[:80]}"
@@ -303,7 +357,11 @@ def _read_events(
                 return
             record.input_tokens = token_count(usage.get("prompt_tokens"))
             record.output_tokens = token_count(usage.get("completion_tokens"))
-    if complete and not finished:
+    if complete and not events:
+        first = next((line for _, line in lines if line.strip()), b"").decode("utf-8", "replace")
+        record.status = "error"
+        record.error = f"no events in the response: {first[:80]}" if first else "empty response"
+    elif complete and not finished:
         record.status, record.error = "error", "stream ended before a finish_reason"
     streamed = len(record.chunks)
     if record.output_tokens is None and record.status == "ok":
@@ -314,12 +372,24 @@ def _read_events(
         record.usage_tokens, record.output_tokens = record.output_tokens, streamed
 
 
-def _read_body(record: Record, text: str, api: Api) -> None:
+def _event_error(event: dict[str, Any]) -> str:
+    """An error event (`{"error": {"message": ..., "code": 500}}`, or vLLM's `{"object":
+    "error", "message": ..., "code": 500}`) as an error text, its message cut to 200
+    characters."""
+    inner = event["error"] if isinstance(event.get("error"), dict) else event
+    message = inner.get("message", event.get("error"))
+    code = inner.get("code")
+    status = f", status {code}" if isinstance(code, int) and not isinstance(code, bool) else ""
+    return f"error event{status}: {str(message)[:200]}"
+
+
+def _read_body(record: Record, text: bytes, api: Api) -> None:
     """Tokens and status from an unstreamed response's JSON body."""
     try:
         body = orjson.loads(text)
     except orjson.JSONDecodeError:
-        record.status, record.error = "error", f"unreadable response: {text[:80]}"
+        shown = text[:80].decode("utf-8", "replace")
+        record.status, record.error = "error", f"unreadable response: {shown}"
         return
     usage = body.get("usage") if isinstance(body, dict) else None
     usage = usage if isinstance(usage, dict) else {}
@@ -360,6 +430,9 @@ def usage_agrees(reported: int, streamed: int) -> bool:
 
 
 def _message(e: openai.APIStatusError) -> str:
+    if 300 <= e.status_code < 400:
+        where = e.response.headers.get("location", "?")
+        return f"not followed (give the endpoint's own URL); redirected to {where[:160]}"
     body = e.body if isinstance(e.body, dict) else {}
     inner = body.get("error", body)
     return str(inner.get("message", e.message) if isinstance(inner, dict) else e.message)[:200]

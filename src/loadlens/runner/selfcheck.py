@@ -130,4 +130,3 @@ def verdict(
         "disturbed": bool(why),
         "disturbed_why": "; ".join(why) or None,
     }
-

@@ -22,6 +22,7 @@ import orjson
 import polars as pl
 
 from loadlens import api
+from loadlens.analysis.failures import failure_kind
 from loadlens.errors import ConfigError
 from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
@@ -46,6 +47,7 @@ class Target:
     metrics_urls: tuple[str, ...] = ()
     use_nvml: bool = True
     stream: bool = True
+    scrape_period_s: float = 1.0
 
     async def send(self, client: Client, prompt: Prompt, seq: int, request_id: str) -> Record:
         """One streamed request to this endpoint, as every load generator sends it."""
@@ -91,9 +93,7 @@ def to_trace_frames(records: list[Record], level: Level) -> tuple[float, float, 
     window_end = max((r.chunks[-1] if r.chunks else (r.ended or r.sent)) for r in records)
     rows = []
     for r in records:
-        status, error = r.status, r.error
-        if status == "ok" and r.streamed and not r.chunks:
-            status, error = "error", "no content streamed"
+        status, error = outcome_of(r)
         last = r.chunks[-1] if r.streamed and r.chunks else r.ended
         rows.append(
             {
@@ -128,13 +128,23 @@ def client_notes(records: list[Record]) -> dict[str, Any]:
     return notes
 
 
+def outcome_of(record: Record) -> tuple[str, str | None]:
+    """(status, error) as stored: a streamed request that succeeded without any content
+    is a failure."""
+    if record.status == "ok" and record.streamed and not record.chunks:
+        return "error", "no content streamed"
+    return record.status, record.error
+
+
 def error_kinds(records: list[Record]) -> dict[str, int]:
-    """Failures by kind: `timeout`, `HTTP 500`, `connection`, `stream ended early`, ..."""
+    """Failures by kind, as the brief names them (`rate-limited (HTTP 429)`, `timed out`,
+    `stream cut mid-response`, ...): one classification, `analysis.failures.failure_kind`."""
     kinds: dict[str, int] = {}
     for r in records:
-        if r.status == "ok":
+        status, error = outcome_of(r)
+        if status == "ok":
             continue
-        kind = (r.error or r.status).split(":")[0]
+        kind = failure_kind(status, error)
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
@@ -208,8 +218,11 @@ async def _measure(
     report = (lambda r: on_record(level, r)) if on_record else None
     if plan.workers == 1:
         await client.prewarm(math.ceil(level.value))
+    sampler = Sampler(
+        list(target.metrics_urls), period_s=target.scrape_period_s, use_nvml=target.use_nvml
+    )
     started_at = datetime.now(UTC).replace(tzinfo=None)
-    async with Sampler(list(target.metrics_urls), use_nvml=target.use_nvml) as sampler:
+    async with sampler:
         if plan.workers > 1:
             records = await run_level_in_processes(target, workload, level, plan, report)
         else:
@@ -232,6 +245,8 @@ async def _measure(
             "ignore_eos": target.ignore_eos,
             "stream": target.stream,
             **client_notes(records),
+            # How the scraping went: its schedule, what it skipped and why, what it dropped.
+            **({"scrape": sampler.notes()} if sampler.active else {}),
         },
         num_requests=len(records),
         num_errors=sum(r.status != "ok" for r in records),
