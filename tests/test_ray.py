@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from tests.test_runner import _serve
 
@@ -80,3 +81,32 @@ def test_without_ray_the_flag_says_how_to_install(monkeypatch, tmp_path: Path) -
     monkeypatch.setattr(ray_workers, "available", lambda: False)
     with pytest.raises(ray_workers.ConfigError, match=r"pip install 'loadlens\[ray\]'"):
         ray_workers.connect("auto")
+
+
+@needs_ray
+def test_sweep_with_ray_stores_every_level_with_its_clock_offsets(
+    server: str, ray_local: None, tmp_path: Path
+) -> None:
+    from loadlens.runner.sweep import sweep
+    from loadlens.warehouse import Warehouse
+
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        outcomes = sweep(
+            Target(f"{server}/v1", "loadlens-sim", use_nvml=False),
+            synthetic(40, "12:3"),
+            [Level("concurrency", 4), Level("rate", 8)],
+            Plan(requests=12, workers=2, ray="auto"),
+            deployment="ray",
+            out_dir=tmp_path / "runs",
+            warehouse=wh,
+        )
+        runs = wh.runs(["ray"])
+        rows = wh.requests(runs["run_id"].to_list())
+    assert [o.records for o in outcomes] == [12, 12]
+    for workload in runs["workload"].to_list():
+        notes = json.loads(workload)
+        workers = notes["ray"]["workers"]
+        assert [w["worker"] for w in workers] == [0, 1]
+        assert all(abs(w["clock_offset_s"]) < 0.01 and w["clock_rtt_s"] > 0 for w in workers)
+        assert "disturbed" in notes["client"]
+    assert rows.group_by("run_id").agg(pl.col("seq").n_unique())["seq"].to_list() == [12, 12]

@@ -101,3 +101,49 @@ def test_a_disturbed_level_is_a_warning_that_names_the_lag_and_the_remedy() -> N
     assert why in f.sentence and "--workers" in f.sentence and "p95 TTFT" in f.sentence
     assert _verdict_cell(("p95 TTFT",), True) == "misses p95 TTFT (client lagged)"
     assert _verdict_cell((), False) == "meets"
+
+
+def test_a_starved_client_marks_its_level_disturbed_and_an_idle_one_does_not(
+    tmp_path,
+) -> None:
+    import json
+    import threading
+
+    from tests.test_runner import _serve
+
+    from loadlens.runner.sweep import Target, sweep
+    from loadlens.runner.workloads import synthetic
+    from loadlens.warehouse import Warehouse
+
+    def measure(server: str, name: str) -> dict:
+        with Warehouse(tmp_path / f"{name}.duckdb") as wh:
+            sweep(
+                Target(f"{server}/v1", "loadlens-sim", use_nvml=False),
+                synthetic(20, 8),
+                [Level("concurrency", 4)],
+                Plan(requests=40),
+                deployment=name,
+                out_dir=tmp_path / name,
+                warehouse=wh,
+            )
+            return json.loads(wh.runs([name])["workload"][0])["client"]
+
+    for server in _serve("--profile", "instant", "--step-ms", "100"):
+        idle = measure(server, "idle")
+        stop = threading.Event()
+
+        def burn(stop: threading.Event = stop) -> None:
+            # holds the GIL in slices: the event loop waits its turn
+            while not stop.is_set():
+                sum(i * i for i in range(200_000))
+
+        burner = threading.Thread(target=burn, daemon=True)
+        burner.start()
+        try:
+            starved = measure(server, "starved")
+        finally:
+            stop.set()
+            burner.join()
+    assert idle["disturbed"] is False, idle
+    assert starved["disturbed"] is True, starved
+    assert starved["loop_lag_p99_s"] > idle["loop_lag_p99_s"]

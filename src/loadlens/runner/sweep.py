@@ -9,10 +9,12 @@ API key or any header.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import itertools
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +29,8 @@ from loadlens.errors import ConfigError
 from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.scrape import Sampler
-from loadlens.runner.workers import run_level_in_processes
+from loadlens.runner.selfcheck import ClientLoad, Monitor, verdict
+from loadlens.runner.workers import WorkerPool
 from loadlens.runner.workloads import Prompt, Workload
 from loadlens.sources import loadlens_native
 from loadlens.trace import RunMeta
@@ -128,6 +131,19 @@ def client_notes(records: list[Record]) -> dict[str, Any]:
     return notes
 
 
+def client_verdict(records: list[Record], loads: list[ClientLoad]) -> dict[str, Any]:
+    """How far the client fell behind while it measured this level (runner/selfcheck.py):
+    each send against when it was due, the event loop's lag and the CPU of its busiest
+    process, judged against the level's p50 TTFT."""
+    firsts = sorted(
+        r.chunks[0] - r.sent for r in records if r.status == "ok" and r.streamed and r.chunks
+    )
+    p50_ttft = firsts[len(firsts) // 2] if firsts else None
+    load = functools.reduce(ClientLoad.merge, loads) if loads else ClientLoad()
+    lags = [r.sent - r.due for r in records if r.due is not None]
+    return verdict(lags, load, p50_ttft)
+
+
 def outcome_of(record: Record) -> tuple[str, str | None]:
     """(status, error) as stored: a streamed request that succeeded without any content
     is a failure."""
@@ -163,10 +179,14 @@ async def run_sweep(
     on_record: Callable[[Level, Record], None] | None = None,
     on_level_done: Callable[[LevelOutcome], None] | None = None,
 ) -> list[LevelOutcome]:
-    """Run every level, storing each as soon as it completes."""
+    """Run every level, storing each as soon as it completes. With `plan.workers` > 1 the
+    levels run on client processes started once for the sweep; with `plan.ray`, on Ray
+    actors across a cluster's nodes."""
     outcomes: list[LevelOutcome] = []
     client = Client(target.base_url, target.api_key, target.timeout_s)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(client.close)
+        apply = _applier(client, target, workload, plan, stack)
         for level in levels:
             path = level_path(out_dir, deployment, level)
             if path.exists():
@@ -181,10 +201,15 @@ async def run_sweep(
                 if on_level_done:
                     on_level_done(outcome)
                 continue
+            if level.mode == "concurrency" and plan.workers > level.value:
+                raise ConfigError(
+                    f"{plan.workers} workers for concurrency {level.value:g}: "
+                    "use at most one worker per stream"
+                )
             if on_level_start:
                 on_level_start(level)
             records, failures = await _measure(
-                client, target, workload, level, plan, path, deployment, warehouse, on_record
+                apply, target, workload, level, plan, path, deployment, warehouse, on_record
             )
             if not records:
                 continue
@@ -194,13 +219,53 @@ async def run_sweep(
             outcomes.append(outcome)
             if on_level_done:
                 on_level_done(outcome)
-    finally:
-        await client.close()
     return outcomes
 
 
+# One level applied: its records, what each client process spent, notes to keep with it.
+Applied = tuple[list[Record], list[ClientLoad], dict[str, Any]]
+Apply = Callable[[Level, Callable[[Record], None] | None], Awaitable[Applied]]
+
+
+def _applier(
+    client: Client,
+    target: Target,
+    workload: Workload,
+    plan: Plan,
+    stack: contextlib.AsyncExitStack,
+) -> Apply:
+    """How this sweep applies a level: in this process, on a pool of client processes
+    (started at the first level, kept to the last), or on Ray actors."""
+    pool: WorkerPool | None = None
+
+    async def apply(level: Level, report: Callable[[Record], None] | None) -> Applied:
+        nonlocal pool
+        loads: list[ClientLoad] = []
+        if plan.ray:
+            from loadlens.runner.ray_workers import offsets_note, run_level_on_ray
+
+            records, offsets = await run_level_on_ray(
+                plan.ray, target, workload, level, plan, report, loads
+            )
+            return records, loads, offsets_note(offsets)
+        if plan.workers > 1:
+            if pool is None:
+                pool = await stack.enter_async_context(WorkerPool(target, workload, plan.workers))
+            return await pool.run(level, plan, report, loads), loads, {}
+
+        async def send_one(seq: int) -> Record:
+            return await target.send(client, workload.next(), seq, f"loadlens-{level.key}-{seq}")
+
+        await client.prewarm(math.ceil(level.value))
+        monitor = Monitor()
+        records = await run_level(send_one, level, plan, report, monitor)
+        return records, [monitor.load], {}
+
+    return apply
+
+
 async def _measure(
-    client: Any,
+    apply: Apply,
     target: Target,
     workload: Workload,
     level: Level,
@@ -211,22 +276,13 @@ async def _measure(
     on_record: Callable[[Level, Record], None] | None,
 ) -> tuple[list[Record], dict[str, str]]:
     """Run one level with the sampler alongside, then write and ingest it."""
-
-    async def send_one(seq: int) -> Record:
-        return await target.send(client, workload.next(), seq, f"loadlens-{level.key}-{seq}")
-
     report = (lambda r: on_record(level, r)) if on_record else None
-    if plan.workers == 1:
-        await client.prewarm(math.ceil(level.value))
     sampler = Sampler(
         list(target.metrics_urls), period_s=target.scrape_period_s, use_nvml=target.use_nvml
     )
     started_at = datetime.now(UTC).replace(tzinfo=None)
     async with sampler:
-        if plan.workers > 1:
-            records = await run_level_in_processes(target, workload, level, plan, report)
-        else:
-            records = await run_level(send_one, level, plan, report)
+        records, loads, notes = await apply(level, report)
     if not records:
         return records, sampler.failures
     window_start, duration, frame = to_trace_frames(records, level)
@@ -245,6 +301,9 @@ async def _measure(
             "ignore_eos": target.ignore_eos,
             "stream": target.stream,
             **client_notes(records),
+            # How far the client fell behind what it measured, and whether that disturbed it.
+            "client": client_verdict(records, loads),
+            **notes,
             # How the scraping went: its schedule, what it skipped and why, what it dropped.
             **({"scrape": sampler.notes()} if sampler.active else {}),
         },
