@@ -84,18 +84,20 @@ class SLO(BaseModel):
     error budget (`error_rate<1%`: metric "error_rate", statistic "share") holds the share
     of requests that failed, as a fraction in `threshold_s`; it is judged per level like
     any other objective, so a level that fails more requests than its budget does not
-    meet the SLOs however fast the rest were.
+    meet the SLOs however fast the rest were. "Sustained load" (metric "latency_rise",
+    analysis/timeline.py) is never asked for: a level whose latency kept growing through
+    the run misses it, since its percentiles then say how long the test ran.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    metric: Literal["ttft_s", "tpot_s", "itl_s", "e2e_s", "error_rate"]
+    metric: Literal["ttft_s", "tpot_s", "itl_s", "e2e_s", "error_rate", "latency_rise"]
     statistic: str  # "p95", "p99", "mean", ... ("share" for the error budget)
     threshold_s: float = Field(gt=0)
 
     @property
     def is_latency(self) -> bool:
-        return self.metric != "error_rate"
+        return self.metric not in ("error_rate", "latency_rise")
 
     @property
     def quantile(self) -> float | None:
@@ -104,11 +106,13 @@ class SLO(BaseModel):
     @property
     def column(self) -> str:
         """The column of the levels table this SLO is judged on."""
-        return f"{self.statistic}_{self.metric}" if self.is_latency else "error_rate"
+        return f"{self.statistic}_{self.metric}" if self.is_latency else self.metric
 
     @property
     def label(self) -> str:
-        return f"{self.statistic} {METRIC_LABELS[self.metric]}" if self.is_latency else "error rate"
+        if self.is_latency:
+            return f"{self.statistic} {METRIC_LABELS[self.metric]}"
+        return "error rate" if self.metric == "error_rate" else "sustained load"
 
     def format(self, value: float | None) -> str:
         """A value of this SLO's statistic: `12.4 s` or `3.2%`."""
@@ -117,6 +121,8 @@ class SLO(BaseModel):
         return format_share(value)
 
     def __str__(self) -> str:
+        if self.metric == "latency_rise":
+            return "sustained load (latency not growing through the run)"
         return f"{self.label} ≤ {self.format(self.threshold_s)}"
 
 

@@ -31,6 +31,9 @@ from typing import Literal
 
 import polars as pl
 
+from loadlens.analysis.saturation import Level, SloBoundary
+from loadlens.config import SLO
+
 WINDOWS = 12  # windows per level for the trend test and the timeline
 MIN_REQUESTS = 24  # fewer requests with start times: the level's trend is not judged
 TREND_P = 0.01  # one-sided Mann-Kendall p-value below which latency is rising
@@ -41,6 +44,9 @@ STALL_FACTOR = 5.0
 SLOW_FACTOR = 2.0
 
 Status = Literal["sustainable", "unsustainable", "unknown"]
+# Not an objective anyone sets: the one every level must meet for its percentiles to mean
+# anything. Judged only where requests carry start times.
+SUSTAINED = SLO(metric="latency_rise", statistic="share", threshold_s=MATERIAL_RISE)
 
 
 @dataclass(frozen=True)
@@ -316,3 +322,46 @@ def timeline(
             .drop("window")
         )
     return frame
+
+
+def sustain_boundaries(levels: pl.DataFrame, steady: dict[str, Steadiness]) -> list[SloBoundary]:
+    """Per series with an unsustainable level: a boundary of SUSTAINED, so no load at or
+    above the first unsustainable level counts as within the SLOs, whatever its
+    percentiles. The limit is the last sustainable level below it (conservative: no
+    interpolation between a trend and none), possibly up to the unsustainable one."""
+    out = []
+    placed = levels.filter(pl.col("load_value").is_not_null()).sort("load_value")
+    for (deployment, mode), group in placed.group_by(
+        "deployment", "load_mode", maintain_order=True
+    ):
+        judged = [
+            (r["load_value"], steady[r["run_id"]])
+            for r in group.iter_rows(named=True)
+            if r["run_id"] in steady and steady[r["run_id"]].status != "unknown"
+        ]
+        first = next((i for i, (_, s) in enumerate(judged) if s.status == "unsustainable"), None)
+        if first is None:
+            continue
+
+        def point(load: float, s: Steadiness) -> Level:
+            share = (s.rise_s or 0.0) / s.median_s if s.median_s else 0.0
+            return Level(load=load, value=max(0.0, share), lo=None, hi=None, n=None)
+
+        breach = point(*judged[first])
+        last = point(*judged[first - 1]) if first > 0 else None
+        out.append(
+            SloBoundary(
+                deployment=str(deployment),
+                load_mode=str(mode),
+                slo=SUSTAINED,
+                last_ok=last,
+                first_breach=breach,
+                boundary_load=last.load if last else None,
+                boundary_lo=last.load if last else None,
+                boundary_hi=breach.load,
+                max_load_measured=judged[-1][0],
+                n_loads=len({ld for ld, _ in judged}),
+                min_load_measured=judged[0][0],
+            )
+        )
+    return out
