@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@bash scripts/system-deps.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,fast]'
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## ingest sample_data/ and write reports/demo-brief.{pdf,html,md}

@@ -19,6 +19,7 @@ ends with the ratios peer / loadlens. GuideLLM sends no request id, so for both 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -68,6 +69,7 @@ class Result:
     added_e2e: tuple[float, float] | None
     shift_ttft: tuple[float, float]  # quantile differences, p50/p99 (ms)
     cpu: tuple[float, float]  # client, server: share of one core
+    cpu_ms: float | None = None  # client CPU per request while the level ran (ms)
 
     def line(self) -> str:
         def pair(p: tuple[float, float] | None) -> str:
@@ -77,13 +79,14 @@ class Result:
             f"{self.client:<12}{self.streams:>8}{self.requests:>9}{self.errors:>7}"
             f"{self.tok_s:>9,.0f}  {pair(self.added_ttft)} {pair(self.added_e2e)} "
             f"{pair(self.shift_ttft)} {self.cpu[0]:>6.0%} / {self.cpu[1]:<5.0%}"
+            + (f"{self.cpu_ms:>9.2f}" if self.cpu_ms is not None else f"{'—':>9}")
         )
 
 
 HEADER = (
     f"{'client':<12}{'streams':>8}{'requests':>9}{'errors':>7}{'tok/s':>9}  "
     f"{'added TTFT p50/p99':>17} {'added E2E p50/p99':>17} {'TTFT shift p50/p99':>18} "
-    f"{'CPU client/server':>17}"
+    f"{'CPU client/server':>17}{'CPU ms/req':>11}"
 )
 
 
@@ -123,6 +126,7 @@ class Bench:
                     )
                 )
         ttft, e2e = [a for a, _ in added], [b for _, b in added]
+        client = json.loads(runs["workload"][0]).get("client", {})
         return Result(
             f"loadlens×{workers}",
             n,
@@ -133,6 +137,49 @@ class Bench:
             (pct(e2e, 0.5) * 1e3, pct(e2e, 0.99) * 1e3),
             self._shift(rows["ttft_s"].drop_nulls().to_list(), server),
             cpu,
+            client["cpu_s"] * 1e3 / rows.height if client.get("cpu_s") else None,
+        )
+
+    def lean(self, n: int, uvloop: bool = False) -> Result:
+        """The lean reference client (bench/lean_client.py) in a process of its own."""
+        tag = f"{n}{'u' if uvloop else ''}"
+        seen = len(self.stamps())
+        started, cpu = time.perf_counter(), (cpu_seconds(), cpu_seconds(self.server_pid))
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("lean_client.py")),
+                self.base,
+                *("--streams", str(n), "--requests", str(n * self.args.rounds)),
+                *("--tokens", str(self.args.tokens), "--tag", tag),
+                *(["--uvloop"] if uvloop else []),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        cpu = self._cpu(started, cpu)
+        out = json.loads(done.stdout)
+        by_id = {s["request_id"]: s for s in self.stamps()[seen:] if s["token_times"]}
+        ttft, e2e, client_ttft = [], [], []
+        for r in out["records"]:
+            if (s := by_id.get(r["rid"])) and r["chunks"]:
+                client_ttft.append(r["chunks"][0] - r["sent"])
+                ttft.append(client_ttft[-1] - (s["token_times"][0] - s["arrival"]))
+                e2e.append((r["chunks"][-1] - r["sent"]) - (s["token_times"][-1] - s["arrival"]))
+        server = list(by_id.values())
+        return Result(
+            "lean+uvloop" if uvloop else "lean",
+            n,
+            len(out["records"]),
+            n * self.args.rounds - len(ttft),
+            len(out["records"]) * self.args.tokens / out["wall_s"],
+            (pct(ttft, 0.5) * 1e3, pct(ttft, 0.99) * 1e3),
+            (pct(e2e, 0.5) * 1e3, pct(e2e, 0.99) * 1e3),
+            self._shift(client_ttft, server),
+            cpu,
+            out["cpu_s"] * 1e3 / max(1, len(out["records"])),
         )
 
     def guidellm(self, n: int, exe: str) -> Result:
@@ -244,8 +291,24 @@ def main() -> None:
                     for w in args.workers.split(",")
                     if int(w) == 1 or n >= 100  # one process is enough below 100
                 ]
+                lean = bench.lean(n)
+                results.append(lean)
+                if importlib.util.find_spec("uvloop"):
+                    results.append(bench.lean(n, uvloop=True))
                 for r in results:
                     print(r.line())
+                for r in results:
+                    if r.client.startswith("loadlens") and r.added_ttft and lean.added_ttft:
+                        print(
+                            f"{'  ' + r.client + ' / lean':<28}{r.tok_s / lean.tok_s:>9.2f}×  "
+                            f"added TTFT p99 {r.added_ttft[1] / lean.added_ttft[1]:.2f}× "
+                            f"({r.added_ttft[1] - lean.added_ttft[1]:+.1f} ms)"
+                            + (
+                                f", CPU/request {r.cpu_ms / lean.cpu_ms:.2f}×"
+                                if r.cpu_ms and lean.cpu_ms
+                                else ""
+                            )
+                        )
                 if args.peer_guidellm:
                     peer = bench.guidellm(n, args.peer_guidellm)
                     print(peer.line())

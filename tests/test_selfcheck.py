@@ -147,3 +147,18 @@ def test_a_starved_client_marks_its_level_disturbed_and_an_idle_one_does_not(
     assert idle["disturbed"] is False, idle
     assert starved["disturbed"] is True, starved
     assert starved["loop_lag_p99_s"] > idle["loop_lag_p99_s"]
+
+
+def test_the_runner_takes_uvloop_when_present_unless_told_not_to(monkeypatch) -> None:
+    import importlib.util
+
+    from loadlens.runner import loop
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    expected = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    assert loop.name() == expected and loop.run(answer()) == 42
+    monkeypatch.setenv("LOADLENS_NO_UVLOOP", "1")
+    assert loop.name() == "asyncio" and loop.run(answer()) == 42

@@ -811,7 +811,7 @@ def sweep(
     --concurrency 1,5,20,40 --requests 200 --metrics-url http://127.0.0.1:8000/metrics
     """
     from loadlens import api
-    from loadlens.runner import workloads
+    from loadlens.runner import loop, workloads
     from loadlens.runner.loadgen import Level, Plan
     from loadlens.runner.sweep import Target, run_sweep
 
@@ -868,7 +868,7 @@ def sweep(
             live.finish(outcome)
 
         try:
-            asyncio.run(
+            loop.run(
                 run_sweep(
                     target,
                     workload,

@@ -8,7 +8,6 @@ API key or any header.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import itertools
@@ -26,6 +25,7 @@ import polars as pl
 from loadlens import api
 from loadlens.analysis.failures import failure_kind
 from loadlens.errors import ConfigError
+from loadlens.runner import loop
 from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.scrape import Sampler
@@ -141,7 +141,12 @@ def client_verdict(records: list[Record], loads: list[ClientLoad]) -> dict[str, 
     p50_ttft = firsts[len(firsts) // 2] if firsts else None
     load = functools.reduce(ClientLoad.merge, loads) if loads else ClientLoad()
     lags = [r.sent - r.due for r in records if r.due is not None]
-    return verdict(lags, load, p50_ttft)
+    # CPU of every client process together, for what a request costs the client
+    return {
+        **verdict(lags, load, p50_ttft),
+        "cpu_s": round(sum(x.cpu_s for x in loads), 4),
+        "event_loop": loop.name(),
+    }
 
 
 def outcome_of(record: Record) -> tuple[str, str | None]:
@@ -333,4 +338,4 @@ def _write_samples(
 
 def sweep(*args: Any, **kwargs: Any) -> list[LevelOutcome]:
     """Synchronous wrapper of `run_sweep` for the CLI and notebooks."""
-    return asyncio.run(run_sweep(*args, **kwargs))
+    return loop.run(run_sweep(*args, **kwargs))

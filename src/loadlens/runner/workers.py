@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from loadlens.errors import ConfigError, LoadlensError
+from loadlens.runner import loop
 from loadlens.runner.client import Client, Record
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.selfcheck import ClientLoad, Monitor
@@ -185,7 +186,7 @@ def _serve(
 ) -> None:
     """Process entry point: serve levels until told to stop (None)."""
     try:
-        asyncio.run(
+        loop.run(
             _serve_levels(index, workers, target, workload.shard(index, workers), jobs, results)
         )
     except BaseException as e:  # everything must reach the parent
