@@ -154,3 +154,43 @@ def test_the_early_warning_is_the_first_strained_level_that_still_meets_every_sl
     assert w.headroom == pytest.approx(0.12) and w.tightest == "p95 E2E"
     # nothing strained below the breach: no warning
     assert not early_warnings(levels, samples.filter(pl.col("run_id") == "c10"), {}, missed, slos)
+
+
+def test_a_cold_start_is_kept_unless_asked_and_then_left_out_of_every_statistic(
+    tmp_path,
+) -> None:
+    from loadlens import api
+    from loadlens.config import parse_slos
+    from loadlens.sources import loadlens_native
+    from loadlens.trace import RunMeta
+    from loadlens.warehouse import Warehouse
+
+    frame = _level("c4", 100, 5, cold).with_columns(
+        run_key=pl.lit("c4"),
+        input_tokens=pl.lit(100),
+        output_tokens=pl.lit(21),
+        error=pl.lit(None, dtype=pl.String),
+    )
+    path = tmp_path / "cold.jsonl"
+    loadlens_native.write(
+        path,
+        [RunMeta(run_key="c4", load_mode="concurrency", load_value=4, num_requests=100)],
+        frame.drop("run_id"),
+    )
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        api.ingest(wh, [path], "dep")
+        slos = parse_slos("p95_ttft<2s")
+        kept = api.analyze(wh, None, slos)
+        left = api.analyze(wh, None, slos, exclude_warmup="auto")
+        first5 = api.analyze(wh, None, slos, exclude_warmup="5")
+    assert kept.warmup == "kept" and not kept.excluded
+    assert kept.levels["n_requests"][0] == 100 and kept.levels["p95_ttft_s"][0] > 40
+    (run_id,) = left.excluded
+    assert left.warmup == "auto" and left.excluded[run_id] == 10
+    assert left.levels["n_requests"][0] == 90 and left.levels["p95_ttft_s"][0] < 1.5
+    assert first5.levels["n_requests"][0] == 95
+    said = {f.kind: f.sentence for f in kept.findings}
+    assert "the first 10 requests waited" in said["cold_start"]
+    assert "includes them" in said["cold_start"]
+    said = {f.kind: f.sentence for f in left.findings}
+    assert "left out of this level's statistics (--exclude-warmup auto)" in said["cold_start"]

@@ -38,6 +38,16 @@ from loadlens.analysis.saturation import (
 )
 from loadlens.analysis.sensitivity import scenarios
 from loadlens.analysis.shortfall import client_disturbed, shortfalls
+from loadlens.analysis.strain import early_warnings
+from loadlens.analysis.timeline import (
+    STALL_FACTOR,
+    SUSTAINED,
+    cold_starts,
+    spreads,
+    steadiness,
+    sustain_boundaries,
+    warmup_exclusion,
+)
 from loadlens.analysis.variants import series_names
 from loadlens.analysis.whatif import solve
 from loadlens.config import SLO, Config, with_error_budget
@@ -100,11 +110,15 @@ def analyze(
     config: Config | None = None,
     *,
     stand_in: bool = False,
+    exclude_warmup: str = "0",
 ) -> Analysis:
     """Run the models over the warehouse's runs of `deployments` (all when None).
 
     Every SLO set carries an error budget (1% of requests unless `slos` has one). Runs of a
     deployment that differ in workload or server settings are analysed as series of it.
+    A level's cold start (its first requests far slower than the rest) stays in every
+    statistic unless `exclude_warmup` says otherwise: "auto" leaves out each cold start
+    found, a number N the first N requests (by start) of every level.
     """
     slos = with_error_budget(slos)
     runs = wh.runs(deployments)
@@ -123,10 +137,18 @@ def analyze(
     ids = runs["run_id"].to_list()
     requests = wh.requests(ids, gaps=False)  # no model here reads the per-token gaps
     run_stats = wh.run_stats(ids)
+    samples = wh.server_samples(ids)
+    # A level's story over time needs a steady load: not a burst, not an unrecorded one.
+    steady_loads = runs.filter(pl.col("load_mode").is_in(["rate", "concurrency"]))["run_id"]
+    timed = requests.filter(pl.col("run_id").is_in(steady_loads.implode()))
+    cold = cold_starts(timed)
+    warmup, excluded = warmup_exclusion(timed, cold, exclude_warmup)
+    if not excluded.is_empty():
+        requests = requests.join(excluded, on=["run_id", "seq"], how="anti")
     levels = level_metrics(
-        runs, wh.level_aggregates(ids, slos, confidence), run_stats, slos, confidence
+        runs, wh.level_aggregates(ids, slos, confidence, excluded), run_stats, slos, confidence
     ).join(runs.select("run_id", "base_deployment"), on="run_id", how="left")
-    drivers = decompose(runs, requests, wh.server_samples(ids), confidence)
+    drivers = decompose(runs, requests, samples, confidence)
     coverage = slo_coverage(levels, slos, stand_in)
     judged = [
         (
@@ -145,6 +167,19 @@ def analyze(
             missed.setdefault(run_id, [])
             if value > slo.threshold_s:
                 missed[run_id].append(slo.label)
+    # A level whose latency kept growing meets no SLO, whatever its percentiles: they say
+    # how long the test ran.
+    if not excluded.is_empty():  # the cold starts are out already
+        timed = timed.join(excluded, on=["run_id", "seq"], how="anti")
+    steady = {
+        s.run_id: s
+        for s in steadiness(timed, cold if excluded.is_empty() else {}, confidence=confidence)
+    }
+    boundaries += sustain_boundaries(levels, steady)
+    for run_id, st in steady.items():
+        if st.status == "unsustainable" and run_id in missed:
+            missed[run_id].append(SUSTAINED.label)
+    spread = {s.run_id: s for s in spreads(requests, wh.gap_stalls(ids, STALL_FACTOR))}
     verdicts = [v for slo, lv in judged for v in unplaced_verdicts(lv, slo)]
     binding = sorted(
         max_load_within_slos(boundaries).values(), key=lambda b: b.capacity, reverse=True
@@ -221,6 +256,18 @@ def analyze(
         axes=axis_sweeps(levels, runs, requests, confidence),
         shortfalls=short,
         disturbed=client_disturbed(runs),
+        steadiness=steady,
+        cold_starts=cold,
+        spreads=spread,
+        strains=early_warnings(
+            levels,
+            samples,
+            {k: v.p99_over_p50 for k, v in spread.items() if v.p99_over_p50 is not None},
+            {k: tuple(v) for k, v in missed.items()},
+            slos,
+        ),
+        warmup=warmup,
+        excluded={str(k): int(v) for k, v in excluded.group_by("run_id").len().iter_rows()},
         recommendation=recommend(binding, zones, costs, known_gpus, levels),
     )
     return replace(analysis, findings=build_findings(analysis))

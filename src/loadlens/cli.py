@@ -362,6 +362,7 @@ def _analysis(
     slo: str | None,
     confidence: float | None,
     stand_in: bool | None = None,
+    exclude_warmup: str | None = None,
 ) -> api.Analysis:
     from loadlens import api
     from loadlens.config import parse_slos
@@ -376,6 +377,7 @@ def _analysis(
             config.headroom,
             config,
             stand_in=config.slo_stand_in if stand_in is None else stand_in,
+            exclude_warmup=exclude_warmup or config.exclude_warmup,
         )
 
 
@@ -387,6 +389,17 @@ StandInOpt = Annotated[
         "no p95), judge it on the next higher one the file carries: an upper bound, so a "
         "pass is certain and a breach may be overstated (config: slo_stand_in; default off: "
         "the brief lists what cannot be judged).",
+        show_default=False,
+    ),
+]
+WarmupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--exclude-warmup",
+        metavar="auto|N|0",
+        help="A level's cold start (first requests far slower than the rest): 0 keeps it in "
+        "every statistic (default; the brief says what it cost), auto leaves out each one "
+        "found, N the first N requests of every level (config: exclude_warmup).",
         show_default=False,
     ),
 ]
@@ -420,6 +433,7 @@ def report(
     ] = None,
     confidence: ConfidenceOpt = None,
     stand_in: StandInOpt = None,
+    exclude_warmup: WarmupOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -436,7 +450,7 @@ def report(
         raise ConfigError(f"--format '{fmt}': use one of {', '.join(FORMATS)}")
     if out_path is None and fmt in {"pdf", "html"}:
         out_path = Path("reports") / f"brief.{fmt}"
-    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in, exclude_warmup)
     brief = build_brief(analysis, with_charts=fmt in {"pdf", "html"})
     data = render(brief, analysis, fmt)
     if out_path is None:
@@ -453,12 +467,13 @@ def findings(
     slo: SloOpt = None,
     confidence: ConfidenceOpt = None,
     stand_in: StandInOpt = None,
+    exclude_warmup: WarmupOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
     """Print the findings, most important first, each with how sure it is."""
     config = _config(config_path)
-    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in, exclude_warmup)
     styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
     for f in analysis.findings:
         out.print(f"[{styles[f.severity]}]{f.severity:>8}[/]  {shown(f.sentence)}", highlight=False)
@@ -483,6 +498,7 @@ def compare(
     ] = Path("reports/compare.pdf"),
     confidence: ConfidenceOpt = None,
     stand_in: StandInOpt = None,
+    exclude_warmup: WarmupOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -494,7 +510,7 @@ def compare(
     if not deployments:
         raise ConfigError("compare needs two or more deployments, or one with variants")
     config = _config(config_path)
-    analysis = _analysis(config, db, deployments, slo, confidence, stand_in)
+    analysis = _analysis(config, db, deployments, slo, confidence, stand_in, exclude_warmup)
     missing = set(deployments) - set(analysis.levels["base_deployment"].to_list())
     if missing:
         raise ConfigError(f"no runs for {', '.join(sorted(missing))}")
@@ -521,6 +537,7 @@ def budget(
     ] = Path("reports/budget.pdf"),
     confidence: ConfidenceOpt = None,
     stand_in: StandInOpt = None,
+    exclude_warmup: WarmupOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -528,7 +545,7 @@ def budget(
     length and SLO, break-even against a hosted API. Needs the config's cost and users
     sections (see the README)."""
     config = _config(config_path)
-    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in, exclude_warmup)
     if analysis.economics is None:
         raise ConfigError(
             "no cost to report: set [cost] gpu_hour_usd (or [deployments.NAME] gpu_hour_usd) "
@@ -562,6 +579,7 @@ def check(
     slo: SloOpt = None,
     confidence: ConfidenceOpt = None,
     stand_in: StandInOpt = None,
+    exclude_warmup: WarmupOpt = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -579,7 +597,7 @@ def check(
     required = min_capacity or config.check.min_capacity
     if required is None:
         raise ConfigError("check needs --min-capacity (or check.min_capacity in the config)")
-    analysis = _analysis(config, db, deployment, slo, confidence, stand_in)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in, exclude_warmup)
     failed = False
 
     def say(ok: bool | None, text: str, why: str | None = None) -> None:

@@ -284,6 +284,7 @@ class Config(BaseModel):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     # Judge a percentile SLO a file lacks on the next higher percentile it carries.
     slo_stand_in: bool = False
+    exclude_warmup: str = "0"  # cold starts: 0 kept, auto left out where found, N first N
     headroom: float = Field(default=0.8, gt=0, le=1)  # stable zone: of min(SLO limit, knee)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

@@ -384,14 +384,47 @@ class Warehouse:
         return self._by_runs("server_samples", run_ids)
 
     def level_aggregates(
-        self, run_ids: list[str], slos: tuple[SLO, ...] = (), confidence: float = 0.95
+        self,
+        run_ids: list[str],
+        slos: tuple[SLO, ...] = (),
+        confidence: float = 0.95,
+        exclude: pl.DataFrame | None = None,
     ) -> LevelAggregates:
         """What the level table needs of these runs' request rows (counts, token sums,
         goodput, means, the order statistics of percentiles and their bounds), computed
-        by DuckDB where the rows are: no request row is loaded."""
+        by DuckDB where the rows are: no request row is loaded. `exclude` (run_id, seq)
+        leaves those requests out (a cold start the user asked to exclude)."""
         from loadlens.analysis.level_sql import aggregate
 
-        return aggregate(self.con, "requests", run_ids, slos, confidence)
+        if exclude is None or exclude.is_empty():
+            return aggregate(self.con, "requests", run_ids, slos, confidence)
+        self.con.register("excluded_requests", exclude.select("run_id", "seq"))
+        try:
+            source = "(SELECT * FROM requests ANTI JOIN excluded_requests USING (run_id, seq))"
+            return aggregate(self.con, source, run_ids, slos, confidence)
+        finally:
+            self.con.unregister("excluded_requests")
+
+    def gap_stalls(self, run_ids: list[str], factor: float) -> dict[str, float]:
+        """Per run with at least 10 per-token gaps: the share of gaps longer than `factor`
+        times the run's median gap (a stream that stalls), computed where the gaps are."""
+        where, args = _in_clause("run_id", run_ids)
+        rows = self.con.execute(
+            f"""
+            WITH g AS (
+                SELECT run_id, unnest(itl_s) AS gap FROM requests {where}
+                {"AND" if where else "WHERE"} status = 'ok'
+            ), m AS (
+                SELECT run_id, median(gap) AS med, count(*) AS n FROM g GROUP BY run_id
+            )
+            SELECT g.run_id, avg(CASE WHEN g.gap > ? * m.med THEN 1.0 ELSE 0.0 END)
+            FROM g JOIN m USING (run_id)
+            WHERE m.n >= 10 AND m.med > 0
+            GROUP BY g.run_id
+            """,
+            [*args, factor],
+        ).fetchall()
+        return {run_id: float(share) for run_id, share in rows}
 
     def counts(self) -> dict[str, int]:
         tables = ("deployments", "sources", "runs", "requests", "run_stats", "server_samples")

@@ -27,6 +27,8 @@ from loadlens.analysis.saturation import (
     UslFit,
 )
 from loadlens.analysis.shortfall import Shortfall
+from loadlens.analysis.strain import Strain
+from loadlens.analysis.timeline import ColdStart, Spread, Steadiness
 from loadlens.analysis.whatif import WhatIf
 from loadlens.config import SLO, Config
 
@@ -120,6 +122,16 @@ class Analysis:
     shortfalls: list[Shortfall] = field(default_factory=list)  # requested vs delivered load
     # per run whose client lagged what it measured: the runner's self-measurement
     disturbed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # each level over time (analysis/timeline.py, strain.py), per run where start times allow
+    steadiness: dict[str, Steadiness] = field(default_factory=dict)
+    cold_starts: dict[str, ColdStart] = field(default_factory=dict)
+    spreads: dict[str, Spread] = field(default_factory=dict)
+    strains: list[Strain] = field(default_factory=list)  # early warnings, per series
+    # "kept" (cold starts in every statistic, the default), "auto" (each cold start found
+    # left out) or a number of first requests left out of every level; and per run, the
+    # requests left out
+    warmup: str = "kept"
+    excluded: dict[str, int] = field(default_factory=dict)
     recommendation: Recommendation | None = None  # which option, and why
     findings: list[Finding] = field(default_factory=list)
 

@@ -33,6 +33,7 @@ import polars as pl
 
 from loadlens.analysis.saturation import Level, SloBoundary
 from loadlens.config import SLO
+from loadlens.errors import ConfigError
 
 WINDOWS = 12  # windows per level for the trend test and the timeline
 MIN_REQUESTS = 24  # fewer requests with start times: the level's trend is not judged
@@ -233,26 +234,25 @@ def cold_starts(requests: pl.DataFrame) -> dict[str, ColdStart]:
     return out
 
 
-def spreads(requests: pl.DataFrame) -> list[Spread]:
-    """Per run: how predictable the latency users feel is."""
+def spreads(requests: pl.DataFrame, stalls: dict[str, float] | None = None) -> list[Spread]:
+    """Per run: how predictable the latency users feel is. ITL stalls from `stalls` (run ->
+    share, as the warehouse computes them) or, without it, from the rows' `itl_s`."""
     ok = requests.filter((pl.col("status") == "ok") & pl.col("e2e_s").is_not_null())
     if ok.is_empty():
         return []
+    gaps = [pl.col("itl_s").explode().drop_nulls().alias("gaps")] if stalls is None else []
+    e2e = pl.col("e2e_s")
     per_run = ok.group_by("run_id", maintain_order=True).agg(
-        p50=pl.col("e2e_s").quantile(0.5, "linear"),
-        p99=pl.col("e2e_s").quantile(0.99, "linear"),
-        mean=pl.col("e2e_s").mean(),
-        std=pl.col("e2e_s").std(),
-        slow=(pl.col("e2e_s") > SLOW_FACTOR * pl.col("e2e_s").median()).mean(),
-        gaps=pl.col("itl_s").explode().drop_nulls(),
+        *gaps,
+        e2e.quantile(0.5, "linear").alias("p50"),
+        e2e.quantile(0.99, "linear").alias("p99"),
+        e2e.mean().alias("mean"),
+        e2e.std().alias("std"),
+        (e2e > SLOW_FACTOR * e2e.median()).mean().alias("slow"),
     )
     out = []
     for r in per_run.iter_rows(named=True):
-        gaps = r["gaps"] or []
-        stall = None
-        if len(gaps) >= 10:
-            med = sorted(gaps)[len(gaps) // 2]
-            stall = sum(g > STALL_FACTOR * med for g in gaps) / len(gaps) if med > 0 else None
+        stall = stalls.get(r["run_id"]) if stalls is not None else _stall_share(r["gaps"])
         out.append(
             Spread(
                 r["run_id"],
@@ -263,6 +263,13 @@ def spreads(requests: pl.DataFrame) -> list[Spread]:
             )
         )
     return out
+
+
+def _stall_share(gaps: list[float] | None) -> float | None:
+    if not gaps or len(gaps) < 10:
+        return None
+    med = sorted(gaps)[len(gaps) // 2]
+    return sum(g > STALL_FACTOR * med for g in gaps) / len(gaps) if med > 0 else None
 
 
 def timeline(
@@ -365,3 +372,38 @@ def sustain_boundaries(levels: pl.DataFrame, steady: dict[str, Steadiness]) -> l
             )
         )
     return out
+
+
+def warmup_exclusion(
+    requests: pl.DataFrame, cold: dict[str, ColdStart], policy: str
+) -> tuple[str, pl.DataFrame]:
+    """The requests (run_id, seq) a warm-up policy leaves out of the statistics, and the
+    policy as the brief names it: "0" keeps everything ("kept"), "auto" leaves out each
+    cold start found, "N" the first N requests by start of every level with start times."""
+    empty = pl.DataFrame(schema={"run_id": pl.String, "seq": pl.Int64})
+    policy = policy.strip().lower()
+    if policy in ("", "0", "kept"):
+        return "kept", empty
+    if policy == "auto":
+        counts = {run_id: c.n_slow for run_id, c in cold.items()}
+    else:
+        try:
+            n = int(policy)
+        except ValueError:
+            raise ConfigError(
+                f"--exclude-warmup {policy!r}: use auto, 0 or a number of requests"
+            ) from None
+        if n < 0:
+            raise ConfigError(f"--exclude-warmup {n}: a number of requests, 0 or more")
+        counts = dict.fromkeys(requests["run_id"].unique().to_list(), n)
+    if not counts:
+        return policy, empty
+    firsts = (
+        requests.filter(pl.col("start_s").is_not_null())
+        .sort("run_id", "start_s", "seq")
+        .with_columns(rank=pl.int_range(pl.len()).over("run_id"))
+        .join(pl.DataFrame({"run_id": list(counts), "n": list(counts.values())}), on="run_id")
+        .filter(pl.col("rank") < pl.col("n"))
+        .select("run_id", "seq")
+    )
+    return policy, firsts

@@ -28,8 +28,11 @@ from loadlens.findings.model import SEVERITY_ORDER, Finding
 
 MODULES = (
     "capacity",
+    "early_warning",
     "slo_unjudged",
     "slo_breach",
+    "unsustainable",
+    "cold_start",
     "errors",
     "drivers",
     "workload_axis",

@@ -36,6 +36,8 @@ def level_evidence(prefix: str, level: Level | None) -> dict[str, float | int | 
 
 def lower_loads_advice(b: SloBoundary) -> str:
     """What to do when the lightest load measured already misses an SLO."""
+    if b.slo.metric == "latency_rise":
+        return "measure lower loads to find the load it sustains"
     if not b.slo.is_latency:
         return (
             "find and fix what fails (the errors finding says what) before measuring its capacity"
@@ -123,6 +125,8 @@ def boundary_finding(b: SloBoundary, a: Any) -> Finding:
         )
     first = b.first_breach
     assert first is not None
+    if b.slo.metric == "latency_rise":
+        return _unsustained(b, a, slos, unjudged, evidence)
     if b.status == "breached_at_lowest":
         where = "at its one measured load" if one else "already at the lightest measured load"
         sentence = (
@@ -157,6 +161,42 @@ def boundary_finding(b: SloBoundary, a: Any) -> Finding:
             f"{b.slo.format(first.value)} ({sample_note(first, conf, b.slo)}); linear "
             "interpolation, conservative for convex latency"
         ),
+    )
+
+
+def _unsustained(
+    b: SloBoundary,
+    a: Any,
+    slos: str,
+    unjudged: str,
+    evidence: dict[str, float | int | str | None],
+) -> Finding:
+    """The limit set by the first load the server could not sustain (its latency kept
+    growing through the run): no interpolation between a trend and none."""
+    mode, first, last = b.load_mode, b.first_breach, b.last_ok
+    assert first is not None
+    if last is None:
+        sentence = (
+            f"{b.deployment} does not sustain even its lightest measured load, "
+            f"{format_load(mode, first.load)}: latency kept growing through the run; "
+            f"{lower_loads_advice(b)}."
+        )
+        severity = "critical"
+    else:
+        sentence = (
+            f"{b.deployment} meets {slos} up to {format_load(mode, last.load)}; at "
+            f"{format_load(mode, first.load)} its latency kept growing through the run, so "
+            f"that load is not sustainable: its limit lies between the two{unjudged}."
+        )
+        severity = "info"
+    return Finding(
+        kind=KIND,
+        severity=severity,  # type: ignore[arg-type]
+        deployment=b.deployment,
+        sentence=sentence,
+        evidence=evidence,
+        confidence="a trend test on the level's latency over time (the unsustainable "
+        "finding gives it)",
     )
 
 
