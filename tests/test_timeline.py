@@ -194,3 +194,37 @@ def test_a_cold_start_is_kept_unless_asked_and_then_left_out_of_every_statistic(
     assert "includes them" in said["cold_start"]
     said = {f.kind: f.sentence for f in left.findings}
     assert "left out of this level's statistics (--exclude-warmup auto)" in said["cold_start"]
+
+
+def test_every_timed_level_gets_its_timeline_in_the_analysis(tmp_path) -> None:
+    from loadlens import api
+    from loadlens.sources import loadlens_native
+    from loadlens.trace import RunMeta
+    from loadlens.warehouse import Warehouse
+
+    frame = pl.concat(
+        [_level("r10", 200, 10, growing), _level("few", 10, 10, steady)]
+    ).with_columns(
+        run_key=pl.col("run_id"),
+        input_tokens=pl.lit(100),
+        output_tokens=pl.lit(21),
+        error=pl.lit(None, dtype=pl.String),
+    )
+    path = tmp_path / "t.jsonl"
+    loadlens_native.write(
+        path,
+        [
+            RunMeta(run_key="r10", load_mode="rate", load_value=10, num_requests=200),
+            RunMeta(run_key="few", load_mode="rate", load_value=5, num_requests=10),
+        ],
+        frame.drop("run_id"),
+    )
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        api.ingest(wh, [path], "dep")
+        a = api.analyze(wh)
+    keys = {v: r for r, v in zip(a.runs["run_id"], a.runs["load_value"], strict=True)}
+    keys = {"r10": keys[10.0], "few": keys[5.0]}
+    assert set(a.timelines) == {keys["r10"]}  # 10 timed requests are too few
+    assert a.timelines[keys["r10"]]["in_flight"].max() > 5
+    assert a.steadiness[keys["r10"]].status == "unsustainable"
+    assert any(f.kind == "unsustainable" for f in a.findings)

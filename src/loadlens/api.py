@@ -46,6 +46,7 @@ from loadlens.analysis.timeline import (
     spreads,
     steadiness,
     sustain_boundaries,
+    timelines,
     warmup_exclusion,
 )
 from loadlens.analysis.variants import series_names
@@ -266,6 +267,7 @@ def analyze(
             {k: tuple(v) for k, v in missed.items()},
             slos,
         ),
+        timelines=timelines(timed, samples),
         warmup=warmup,
         excluded={str(k): int(v) for k, v in excluded.group_by("run_id").len().iter_rows()},
         recommendation=recommend(binding, zones, costs, known_gpus, levels),

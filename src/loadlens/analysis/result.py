@@ -127,6 +127,9 @@ class Analysis:
     cold_starts: dict[str, ColdStart] = field(default_factory=dict)
     spreads: dict[str, Spread] = field(default_factory=dict)
     strains: list[Strain] = field(default_factory=list)  # early warnings, per series
+    # per timed level (a steady load, enough requests with start times): the level over
+    # time, windowed (analysis/timeline.timeline), for the brief's story figures
+    timelines: dict[str, pl.DataFrame] = field(default_factory=dict)
     # "kept" (cold starts in every statistic, the default), "auto" (each cold start found
     # left out) or a number of first requests left out of every level; and per run, the
     # requests left out

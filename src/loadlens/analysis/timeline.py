@@ -407,3 +407,17 @@ def warmup_exclusion(
         .select("run_id", "seq")
     )
     return policy, firsts
+
+
+def timelines(requests: pl.DataFrame, samples: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """`timeline` of every level with at least MIN_REQUESTS timed requests."""
+    counts = (
+        requests.filter(pl.col("start_s").is_not_null() & pl.col("e2e_s").is_not_null())
+        .group_by("run_id")
+        .len()
+    )
+    return {
+        run_id: timeline(requests, samples, run_id)
+        for run_id, n in counts.iter_rows()
+        if n >= MIN_REQUESTS
+    }
