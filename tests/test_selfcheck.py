@@ -162,3 +162,57 @@ def test_the_runner_takes_uvloop_when_present_unless_told_not_to(monkeypatch) ->
     assert loop.name() == expected and loop.run(answer()) == 42
     monkeypatch.setenv("LOADLENS_NO_UVLOOP", "1")
     assert loop.name() == "asyncio" and loop.run(answer()) == 42
+
+
+def test_partial_scraping_is_a_note_with_its_counts() -> None:
+    import json
+    from types import SimpleNamespace
+
+    import polars as pl
+
+    from loadlens.findings import scrape
+
+    notes = {
+        "planned": 30,
+        "done": 27,
+        "skipped": {"body_over_limit": 3, "timeout": 0},
+        "dropped_non_finite": 12,
+        "dropped_unreadable": 0,
+        "lag_max_s": 0.012,
+    }
+    runs = pl.DataFrame(
+        {
+            "run_id": ["a", "b"],
+            "deployment": ["d", "d"],
+            "load_mode": ["concurrency", "concurrency"],
+            "load_value": [32.0, 64.0],
+            "num_requests": [100, 100],
+            "workload": [
+                json.dumps({"scrape": notes}),
+                json.dumps({"scrape": {**notes, "skipped": {}, "dropped_non_finite": 0}}),
+            ],
+        }
+    )
+    (f,) = scrape.find(SimpleNamespace(runs=runs))
+    assert f.severity == "info" and "At concurrency 32" in f.sentence
+    assert "3 of 30 scrapes were skipped (body over its size limit: 3)" in f.sentence
+    assert "12 samples that were not finite numbers were dropped" in f.sentence
+
+
+def test_the_cli_says_how_much_of_the_scraping_was_skipped(capsys) -> None:
+    from pathlib import Path
+
+    from loadlens.cli import _SweepProgress
+    from loadlens.runner.sweep import LevelOutcome
+
+    progress = _SweepProgress.__new__(_SweepProgress)
+    outcome = LevelOutcome(
+        Level("concurrency", 4),
+        Path("x"),
+        10,
+        {},
+        scrape={"planned": 30, "done": 27, "skipped": {"timeout": 3}},
+    )
+    progress.finish(outcome)
+    said = capsys.readouterr().err
+    assert "3 of 30 scrapes skipped (timeout 3)" in said

@@ -951,10 +951,21 @@ class _SweepProgress:
         )
 
     def finish(self, outcome: Any) -> None:
-        for url, problem in outcome.scrape_failures.items():
+        scrape = outcome.scrape
+        skipped = sum(scrape.get("skipped", {}).values())
+        problems = "; ".join(f"{u}: {p}" for u, p in outcome.scrape_failures.items())
+        if scrape and not scrape.get("done"):
             err.print(
-                f"[yellow]warning:[/] {url} could not be scraped ({problem}); "
-                "its signals are missing for this level, not zero",
+                f"[yellow]warning:[/] no scrape of the server's metrics succeeded "
+                f"({shown(problems or 'no answer')}); its signals are missing for this "
+                "level, not zero",
+                highlight=False,
+            )
+        elif skipped:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(scrape["skipped"].items()) if v)
+            err.print(
+                f"[yellow]warning:[/] {skipped} of {scrape.get('planned', 0)} scrapes skipped "
+                f"({shown(reasons)}); the level's server signals are partial",
                 highlight=False,
             )
         if outcome.skipped:

@@ -16,6 +16,7 @@ from loadlens.config import format_share
 
 RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b429\b|rate.?limit|too many requests", re.I), "rate-limited (HTTP 429)"),
+    (re.compile(r"not followed", re.I), "redirected (not followed)"),
     (re.compile(r"stream cut|mid-response", re.I), "stream cut mid-response"),
     (re.compile(r"closed before its response", re.I), "connection closed before a response"),
     (re.compile(r"connection refused", re.I), "connection refused"),

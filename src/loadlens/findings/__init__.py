@@ -49,6 +49,7 @@ MODULES = (
     "littles_law",
     "usage_mismatch",
     "resent",
+    "scrape",
     "summary_only",
     "sample_size",
 )

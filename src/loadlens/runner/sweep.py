@@ -75,6 +75,7 @@ class LevelOutcome:
     errors: dict[str, int]
     skipped: bool = False  # already done (resume)
     scrape_failures: dict[str, str] = field(default_factory=dict)  # url -> last error
+    scrape: dict[str, Any] = field(default_factory=dict)  # Sampler.notes(), when scraping
 
 
 def level_path(out_dir: Path, deployment: str, level: Level) -> Path:
@@ -213,13 +214,18 @@ async def run_sweep(
                 )
             if on_level_start:
                 on_level_start(level)
-            records, failures = await _measure(
+            records, failures, scrape = await _measure(
                 apply, target, workload, level, plan, path, deployment, warehouse, on_record
             )
             if not records:
                 continue
             outcome = LevelOutcome(
-                level, path, len(records), error_kinds(records), scrape_failures=failures
+                level,
+                path,
+                len(records),
+                error_kinds(records),
+                scrape_failures=failures,
+                scrape=scrape,
             )
             outcomes.append(outcome)
             if on_level_done:
@@ -279,7 +285,7 @@ async def _measure(
     deployment: str,
     warehouse: Warehouse,
     on_record: Callable[[Level, Record], None] | None,
-) -> tuple[list[Record], dict[str, str]]:
+) -> tuple[list[Record], dict[str, str], dict[str, Any]]:
     """Run one level with the sampler alongside, then write and ingest it."""
     report = (lambda r: on_record(level, r)) if on_record else None
     sampler = Sampler(
@@ -289,7 +295,7 @@ async def _measure(
     async with sampler:
         records, loads, notes = await apply(level, report)
     if not records:
-        return records, sampler.failures
+        return records, sampler.failures, {}
     window_start, duration, frame = to_trace_frames(records, level)
     run = RunMeta(
         run_key=level.key,
@@ -319,7 +325,7 @@ async def _measure(
     _write_samples(path, sampler.samples, window_start)
     loadlens_native.write(path, [run], frame, tool=TOOL)
     api.ingest(warehouse, [path], deployment)
-    return records, sampler.failures
+    return records, sampler.failures, sampler.notes() if sampler.active else {}
 
 
 def _write_samples(
