@@ -292,6 +292,9 @@ def main() -> None:
         help="largest size of the report timing (its other analyses still load every row)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument(
+        "--files", type=int, default=500, help="small files for the many-files ingest (0 skips)"
+    )
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -300,6 +303,8 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     if args.requests:
         ingest_bench(args.requests)
+    if args.files:
+        many_files_bench(args.files, 2000)
     if args.analysis:
         analysis_bench(
             [int(x) for x in args.analysis.split(",")], args.old_max, args.report_max, args.repeat
@@ -333,6 +338,40 @@ def ingest_bench(requests: int) -> None:
         print(f"  {label:<{width}}  {seconds:7.2f} s")
     print(f"ingest: {requests / ingest_s:,.0f} requests/s ({ingest_s:.2f} s)")
     print(f"ingest / duckdb bare read: {ingest_s / baseline_s:.2f}x (target <= 2x)")
+
+
+def many_files_bench(files: int, per_file: int) -> None:
+    """Ingest a folder of `files` small vLLM files against DuckDB's bare read of them."""
+    folder = OUT / f"vllm-{files}x{per_file}"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        for i in range(files):
+            generate(folder / f"run-{i:04d}.json", per_file, seed=i)
+    size_mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+    print(f"folder: {files} files x {per_file:,} requests, {size_mb:,.0f} MB")
+    times: dict[str, float] = {}
+
+    def bare() -> None:
+        con = duckdb.connect()
+        biggest = max(p.stat().st_size for p in folder.iterdir())
+        con.execute(
+            f"CREATE TABLE raw AS SELECT * FROM read_json('{folder}/*.json', "
+            f"maximum_object_size={biggest + 1024}, records=true)"
+        )
+        con.close()
+
+    timed("duckdb bare read (baseline)", bare, times)
+    with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "bench.duckdb") as wh:
+        traces, _ = timed("parse + check", lambda: api.load_traces([folder]), times)
+        timed("warehouse write", lambda: wh.ingest(traces, "bench"), times)
+    ingest_s = times["parse + check"] + times["warehouse write"]
+    for label, seconds in times.items():
+        print(f"  {label:<28}  {seconds:7.2f} s")
+    print(
+        f"ingest {files} files / duckdb bare read: "
+        f"{ingest_s / times['duckdb bare read (baseline)']:.2f}x (target <= 2x); "
+        f"{ingest_s / files * 1e3:.1f} ms per file"
+    )
 
 
 if __name__ == "__main__":

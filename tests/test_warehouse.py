@@ -59,11 +59,11 @@ def test_a_failure_during_the_write_rolls_back(db: Path, write_vllm, monkeypatch
         real = wh._insert_trace
         calls = []
 
-        def flaky(trace, deployment):
+        def flaky(trace, deployment, batch):
             calls.append(trace)
             if len(calls) == 2:
                 raise RuntimeError("disk full")
-            real(trace, deployment)
+            real(trace, deployment, batch)
 
         monkeypatch.setattr(wh, "_insert_trace", flaky)
         with pytest.raises(RuntimeError):
@@ -102,7 +102,7 @@ def test_reading_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
 def test_ctrl_c_before_the_commit_stores_nothing_and_says_so(db: Path, monkeypatch) -> None:
     with Warehouse(db) as wh:
 
-        def interrupted(trace, deployment):
+        def interrupted(trace, deployment, batch):
             raise KeyboardInterrupt
 
         monkeypatch.setattr(wh, "_insert_trace", interrupted)
@@ -155,8 +155,8 @@ def test_sigint_at_any_moment_of_an_ingest_stores_all_or_nothing_and_says_which(
         _, errtext = proc.communicate(timeout=120)
         assert "Traceback" not in errtext, errtext
         stored = 0
-        if db.exists():
-            with Warehouse(db, read_only=True) as wh:
+        if db.exists():  # writable: an interrupt during its creation leaves no schema yet
+            with Warehouse(db) as wh:
                 stored = wh.counts()["requests"]
         assert stored in (0, n)
         if proc.returncode == 130:
@@ -164,6 +164,10 @@ def test_sigint_at_any_moment_of_an_ingest_stores_all_or_nothing_and_says_which(
             assert said_stored == (stored == n), errtext
             assert len(errtext.strip().splitlines()) == 1, errtext
             outcomes.add("stored" if stored else "rolled back")
+        elif proc.returncode == -signal.SIGINT:
+            # Ctrl-C before the interpreter had started our code (a loaded machine can
+            # take that long to start Python): the default action, and nothing written.
+            assert stored == 0 and not errtext.strip(), errtext
         else:
             assert proc.returncode == 0 and stored == n, errtext
             outcomes.add("finished")

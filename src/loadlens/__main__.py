@@ -8,12 +8,17 @@ import sys
 
 def main() -> None:
     try:
-        from loadlens.cli import app
+        from loadlens import cli
 
-        app()
+        cli.app()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except SystemExit as e:
+        # typer ends a Ctrl-C outside a command (while parsing) with a silent 130
+        if e.code == 130 and not cli.interrupt_said:
+            sys.stderr.write("interrupted\n")
+        raise
 
 
 if __name__ == "__main__":

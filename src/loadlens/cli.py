@@ -79,6 +79,9 @@ SloOpt = Annotated[
 ]
 
 
+interrupt_said: list[bool] = []  # a Ctrl-C was answered here (see loadlens.__main__)
+
+
 def handles_errors(fn: F) -> F:
     """A LoadlensError (bad input) is one line and exit 2; any other exception is a bug in
     loadlens: one line naming the file or deployments it met, the traceback saved, exit 3
@@ -96,6 +99,7 @@ def handles_errors(fn: F) -> F:
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except Interrupted as e:
+            interrupt_said.append(True)
             err.print(
                 "interrupted: the write was committed before it stopped; every row of it is stored"
                 if e.committed
@@ -103,6 +107,7 @@ def handles_errors(fn: F) -> F:
             )
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
+            interrupt_said.append(True)
             err.print("interrupted")
             raise typer.Exit(130) from None
         except Exception as e:
@@ -363,8 +368,10 @@ def _analysis(
     confidence: float | None,
     stand_in: bool | None = None,
     exclude_warmup: str | None = None,
+    what_if: str | None = None,
 ) -> api.Analysis:
     from loadlens import api
+    from loadlens.analysis.rag import RagSpec
     from loadlens.config import parse_slos
 
     slos = parse_slos(slo) if slo else config.slos
@@ -378,6 +385,7 @@ def _analysis(
             config,
             stand_in=config.slo_stand_in if stand_in is None else stand_in,
             exclude_warmup=exclude_warmup or config.exclude_warmup,
+            what_if=RagSpec.parse(what_if) if what_if else None,
         )
 
 
@@ -434,6 +442,17 @@ def report(
     confidence: ConfidenceOpt = None,
     stand_in: StandInOpt = None,
     exclude_warmup: WarmupOpt = None,
+    what_if: Annotated[
+        str | None,
+        typer.Option(
+            "--what-if",
+            metavar="rag=CHUNKSxTOKENS[+MSms]",
+            help="Predict a change from the runs: rag=4x512+200ms adds 4 retrieved chunks of "
+            "512 tokens to every prompt and 200 ms of retrieval (TTFT, E2E, capacity within "
+            "SLO, cost per user), or says why the runs cannot tell.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
     config_path: ConfigOpt = None,
 ) -> None:
@@ -450,7 +469,7 @@ def report(
         raise ConfigError(f"--format '{fmt}': use one of {', '.join(FORMATS)}")
     if out_path is None and fmt in {"pdf", "html"}:
         out_path = Path("reports") / f"brief.{fmt}"
-    analysis = _analysis(config, db, deployment, slo, confidence, stand_in, exclude_warmup)
+    analysis = _analysis(config, db, deployment, slo, confidence, stand_in, exclude_warmup, what_if)
     brief = build_brief(analysis, with_charts=fmt in {"pdf", "html"})
     data = render(brief, analysis, fmt)
     if out_path is None:
@@ -902,6 +921,7 @@ def sweep(
                 )
             )
         except KeyboardInterrupt as e:
+            interrupt_said.append(True)
             stored = len(done) + (1 if isinstance(e, Interrupted) and e.committed else 0)
             err.print(
                 f"interrupted: {stored} completed level(s) are stored in {wh.path}; "

@@ -360,14 +360,19 @@ def conform_requests(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
             "sequence number used twice in one run",
         )
     )
-    for name, expr, expected in checks:
-        hit = frame.filter(expr.fill_null(False)).head(1)
-        if hit.height:
-            row = hit.row(0, named=True)
-            value = row[name] if name != "itl_s" else "[...]"
-            raise TraceFormatError(
-                path, f"request #{row['_row']}: {expected}, got {value!r}", field=name
-            )
+    # One pass over the rows for every check; only a failing check is looked up again, to
+    # name its first row (in the order above: raw fields before derived ones).
+    failed = frame.select(
+        expr.fill_null(False).any().alias(str(i)) for i, (_, expr, _) in enumerate(checks)
+    ).row(0)
+    for (name, expr, expected), bad in zip(checks, failed, strict=True):
+        if not bad:
+            continue
+        row = frame.filter(expr.fill_null(False)).row(0, named=True)
+        value = row[name] if name != "itl_s" else "[...]"
+        raise TraceFormatError(
+            path, f"request #{row['_row']}: {expected}, got {value!r}", field=name
+        )
     return frame.drop("_row")
 
 

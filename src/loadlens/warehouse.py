@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +85,18 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def default_path() -> Path:
     return Path(os.environ.get("LOADLENS_DB", DEFAULT_DB))
+
+
+@dataclass
+class _Batch:
+    """The rows of the files one ingest stores, gathered before one write per table."""
+
+    shas: set[str] = field(default_factory=set)
+    sources: list[list[Any]] = field(default_factory=list)
+    runs: list[list[Any]] = field(default_factory=list)
+    frames: dict[str, list[pl.DataFrame]] = field(
+        default_factory=lambda: {"requests": [], "run_stats": [], "server_samples": []}
+    )
 
 
 @dataclass(frozen=True)
@@ -167,11 +179,17 @@ class Warehouse:
         outcomes: list[IngestOutcome] = []
         with self._transaction():
             self._upsert_deployment(deployment, attributes or {})
-            seen: set[str] = set()
+            shas = [t.source.sha256 for t in traces]
+            marks = ", ".join("?" for _ in shas) or "NULL"
+            prior = dict(
+                self.con.execute(
+                    f"SELECT sha256, deployment FROM sources WHERE sha256 IN ({marks})", shas
+                ).fetchall()
+            )
+            batch = _Batch()
             for trace in traces:
                 sha = trace.source.sha256
-                prior = self._scalar("SELECT deployment FROM sources WHERE sha256 = ?", [sha])
-                if prior or sha in seen:
+                if sha in prior or sha in batch.shas:
                     outcomes.append(
                         IngestOutcome(
                             trace.source.path,
@@ -179,20 +197,11 @@ class Warehouse:
                             0,
                             0,
                             "already ingested",
-                            prior or deployment,
+                            prior.get(sha, deployment),
                         )
                     )
                     continue
-                seen.add(sha)
-                try:
-                    self._insert_trace(trace, deployment)
-                except duckdb.ConstraintException as e:
-                    # A source should have refused this; never let it surface as a crash.
-                    raise TraceFormatError(
-                        Path(trace.source.path),
-                        "two rows share one key (a run or request appears twice): "
-                        + " ".join(str(e).split()),
-                    ) from None
+                self._insert_trace(trace, deployment, batch)
                 outcomes.append(
                     IngestOutcome(
                         trace.source.path,
@@ -203,6 +212,16 @@ class Warehouse:
                         deployment,
                     )
                 )
+            try:
+                self._write(batch)
+            except duckdb.ConstraintException as e:
+                # A source should have refused this; never let it surface as a crash.
+                paths = [t.source.path for t in traces if t.source.sha256 in batch.shas]
+                raise TraceFormatError(
+                    Path(paths[0]) if len(paths) == 1 else Path(", ".join(paths[:3])),
+                    "two rows share one key (a run or request appears twice): "
+                    + " ".join(str(e).split()),
+                ) from None
         return outcomes
 
     def describe(self, deployment: str, attributes: dict[str, Any]) -> None:
@@ -253,24 +272,16 @@ class Warehouse:
         if held:
             raise Interrupted(committed=True)
 
-    def _insert_trace(self, trace: Trace, deployment: str) -> None:
+    def _insert_trace(self, trace: Trace, deployment: str, batch: _Batch) -> None:
+        """Add one trace's rows to `batch`; `_write` stores a batch in one statement per
+        table (per-file statements cost more than the rows of a small file)."""
         s = trace.source
-        self.con.execute(
-            "INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                s.sha256,
-                s.path,
-                s.format,
-                s.tool,
-                s.tool_version,
-                deployment,
-                datetime.now(UTC).replace(tzinfo=None),
-            ],
-        )
+        batch.shas.add(s.sha256)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        batch.sources.append([s.sha256, s.path, s.format, s.tool, s.tool_version, deployment, now])
         ids = {r.run_key: trace.run_id(r.run_key) for r in trace.runs}
         for r in trace.runs:
-            self.con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            batch.runs.append(
                 [
                     ids[r.run_key],
                     deployment,
@@ -285,20 +296,33 @@ class Warehouse:
                     r.num_requests,
                     r.num_errors,
                     orjson.dumps(r.params).decode() if r.params else None,
-                ],
+                ]
             )
         for table, frame in (
             ("requests", trace.requests),
             ("run_stats", trace.run_stats),
             ("server_samples", trace.server_samples),
         ):
-            if frame.is_empty():
+            if not frame.is_empty():
+                batch.frames[table].append(
+                    frame.with_columns(
+                        pl.col("run_key").replace_strict(ids, return_dtype=pl.String)
+                    ).rename({"run_key": "run_id"})
+                )
+
+    def _write(self, batch: _Batch) -> None:
+        if batch.sources:
+            self.con.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?)", batch.sources)
+        if batch.runs:
+            self.con.executemany(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch.runs
+            )
+        for table, frames in batch.frames.items():
+            if not frames:
                 continue
-            keyed = frame.with_columns(
-                pl.col("run_key").replace_strict(ids, return_dtype=pl.String).alias("run_key")
-            ).rename({"run_key": "run_id"})
             columns = [c[0] for c in self.con.execute(f"DESCRIBE {table}").fetchall()]
-            self.con.register("_incoming", keyed.select(columns))
+            incoming = pl.concat([f.select(columns) for f in frames], rechunk=False)
+            self.con.register("_incoming", incoming)
             try:
                 self.con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
             finally:
