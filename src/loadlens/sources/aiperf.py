@@ -31,6 +31,9 @@ Definitions (checked against the tool's summary in the tests):
 * AIPerf's "Inter Token Latency" is per request (request_latency - TTFT) / (OSL - 1): it
   excludes the first token, and is what loadlens calls TPOT, so it is stored as `tpot_s`.
   AIPerf's "Inter Chunk Latency" pools the gaps between streamed chunks: our `itl_s`.
+* start_s = `request_start_ns` in seconds from the level's first request start (the
+  clock of `request_latency`, which runs from it to `request_end_ns`); the window below
+  starts at the first credit (0.13 `credit_issued_ns`), a few ms earlier.
 * Request throughput counts successful requests only. Up to 0.8 AIPerf divides by
   `benchmark_duration` (first request sent .. last response), from 0.13 by the profiling
   phase's window (summary `start_time` .. `end_time`). `duration_s` is the window the
@@ -414,7 +417,7 @@ def _records(path: Path) -> tuple[pl.DataFrame, dict[str, Any]]:
             "status": pl.String,
             "error": pl.String,
         },
-    ).with_columns(start_s=(pl.col("start_ns") - origin) / 1e9)
+    ).with_columns(start_s=(pl.col("start_ns") - pl.col("start_ns").min()) / 1e9)
     facts = {
         "origin_ns": origin,
         "window_s": (last_end - origin) / 1e9,

@@ -5,10 +5,12 @@ Each run (one traffic scenario at one concurrency or batch size) is written as
 `aggregated_metrics` (run settings, `run_duration`, throughputs, and `stats`: min/max/mean/
 stddev/p25..p99 of every per-request field) and `individual_request_metrics` (one object per
 request: `ttft`, `tpot`, `e2e_latency`, `num_input_tokens`, `num_output_tokens`,
-`error_code`, `error_message`, ...; no send times). Latencies are in `_time_unit` (`s` or
-`ms`, `--metrics-time-unit`, since 0.0.3); files without it predate the option and are in
-seconds. `experiment_metadata.json` beside them (version, model, server engine and GPUs,
-the command) is read with every run file and never loaded on its own.
+`error_code`, `error_message`, ...). genai-bench records no per-request start time
+(`RequestLevelMetrics` has none, to genai-bench 7fd04d8, July 2026) nor an end time, and
+lists the requests as their results reached its collector: start_s is null. Latencies are
+in `_time_unit` (`s` or `ms`, `--metrics-time-unit`, since 0.0.3); files without it predate
+the option and are in seconds. `experiment_metadata.json` beside them (version, model,
+server engine and GPUs, the command) is read with every run file and never loaded alone.
 
 genai-bench's summary uses our definitions: numpy's linear percentiles over completed
 requests, and completed requests / tokens over `run_duration` (the run's wall clock), so

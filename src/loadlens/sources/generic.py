@@ -3,6 +3,10 @@
 `--map ttft=time_to_first_token_ms:ms --map e2e=latency_s --map load=concurrency` maps
 canonical fields to the file's columns, with the unit of times (s, ms, us, ns). Never
 auto-detected: a mapping is what tells us what the columns mean.
+
+Start times: a `start` column gives start_s (seconds from the level's first send); with an
+`end` column and `e2e` but no `start`, each request's start is end - e2e (null where e2e
+is, e.g. a failed request without a latency); with neither, start_s is null.
 """
 
 from __future__ import annotations
@@ -158,6 +162,8 @@ def load(
     }
     if "e2e" not in exprs:
         exprs["e2e"] = exprs["end"] - exprs["start"]
+    elif "start" not in exprs and "end" in exprs:
+        exprs["start"] = exprs["end"] - exprs["e2e"]
     status = pl.lit("ok")
     if "status" in mapping:
         s = pl.col(mapping["status"].name).cast(pl.String).str.to_lowercase()

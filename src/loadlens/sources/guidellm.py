@@ -44,6 +44,10 @@ GuideLLM's definitions (per request, from `info.timings`):
 
 * TTFT = first_token_iteration - request_start; request latency = request_end -
   request_start (our e2e_s).
+* start_s = request_start (0.2/0.3: `start_time`) in seconds from the level's first send.
+  The benchmark's `start_time` may come seconds before that send (a 0.6 dev constant level
+  on the real traces: 6.5 s, its requests targeted from 0.5 s but sent in a burst when the
+  workers were ready); `measured_window_s` is on the start_s clock and then begins below 0.
 * ITL = (last_token - first_token) / (output_tokens - 1): the mean decode gap of one
   request, which is vLLM's (and loadlens's) per-request TPOT. Its summary is weighted by
   output_tokens - 1, so its mean is the mean of all gaps (our itl_s mean); its percentiles
@@ -627,11 +631,14 @@ def _load_doc(path: Path) -> Trace:
             workload["requests_sampled"] = True
             frame = None
         else:
-            origin = min([start, *(r["start"] for r in rows if r["start"] is not None)])
+            # start_s counts from the level's first send; the benchmark's start_time may
+            # come before it (the scheduler starts before its workers send) or after it
+            # (warm-up rows): the measured window says where it lies on that clock.
+            sends = [r["start"] for r in rows if r["start"] is not None]
+            origin = min(sends) if sends else start
             frame = _rows_frame(path, rows, origin, run_key)
-            # GuideLLM's measured window on the start_s clock (rows may begin before it).
             workload["measured_window_s"] = [start - origin, end - origin]
-            start = origin
+            start = min(start, origin)
         if dropped:
             workload["outside_measured_window"] = dropped
         runs.append(

@@ -22,10 +22,12 @@ Definitions that differ from ours: LLMPerf's per-request `inter_token_latency_s`
 of the gaps from the request's start to its last content chunk (TTFT included), divided by
 the output token count: neither our ITL nor TPOT. It is kept as the metric
 `llmperf_itl_s` (summary statistics) and never fills `itl_s`; requests carry no per-token
-gaps and no start time. Its `request_output_throughput_token_per_s` (and the summary's
-statistics of it) is not read: before llmperf afd137a (April 2024) it was streamed chunks /
-E2E, while `number_output_tokens` is the Llama-2 tokenizer's recount of the text. Duration
-is not saved: we take completed / completed-per-minute, LLMPerf's own window.
+gaps. LLMPerf records no per-request start time (nor an end time; to llmperf f1d6bed, the
+array is in completion order): start_s is null. Its
+`request_output_throughput_token_per_s` (and the summary's statistics of it) is not read:
+before llmperf afd137a (April 2024) it was streamed chunks / E2E, while
+`number_output_tokens` is the Llama-2 tokenizer's recount of the text. Duration is not
+saved: we take completed / completed-per-minute, LLMPerf's own window.
 """
 
 from __future__ import annotations

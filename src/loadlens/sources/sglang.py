@@ -9,7 +9,8 @@ Not to be confused with vLLM's result JSON (`sources/vllm.py`), whose keys look 
 writes JSON Lines, names end-to-end latency `*_e2e_latency_ms` (vLLM: `*_e2el_ms`), and
 has `total_output_tokens_retokenized`; it records no date, model name or tool version.
 
-SGLang does not save a request's end-to-end latency or its start time. Its latency is
+SGLang does not save a request's end-to-end latency, and records no per-request start
+time (`--output-details` adds only the arrays above; start_s is null). Its latency is
 stamped at the last streamed chunk ([DONE] included), while TTFT plus the inter-token gaps
 end at the last content chunk, so we take e2e = ttft + sum(itl): at most that one tail
 chunk shorter than SGLang's own (about 0.02% on the fixtures). A failed request has

@@ -8,7 +8,10 @@ vLLM does not save per-request end-to-end latency. Its client sets latency to th
 the last streamed chunk, and TTFT plus the inter-token gaps end at the last content chunk,
 so we take e2e = ttft + sum(itl): at most one chunk (the usage-only tail) shorter than
 vLLM's own `e2el`. Recent versions save `latencies` and `start_times` per request; where
-they do, those are used as they are.
+they do, those are used as they are. `start_times` (each request's `perf_counter` at send,
+kept by `--save-detailed` since vLLM PR #32667, January 2026) become start_s, seconds from
+the level's first send; older files (`benchmark_serving.py`, the real traces of April 2025)
+record no per-request start time, so their start_s is null.
 
 Traps on real files: a request that streamed no token is counted by vLLM as completed with
 TTFT 0 and no gaps; here it is an error ("no output tokens"), so with such requests vLLM's
