@@ -88,8 +88,48 @@ def test_brief_is_complete_and_says_the_data_is_simulated(demo_pdf: tuple[Path, 
         assert heading in text, heading
     assert "vllm-c80.json" in text.replace(" ", "")  # provenance names the files
     html = (pdf.parent / "demo-brief.html").read_text()
-    assert html.count("data:image/svg+xml;base64,") == 5
+    # Charts against load per mode (concurrency: 5; the A100's rate sweep: 5), a story
+    # figure per series (3) and the appendix's small multiples per series (3).
+    assert html.count("data:image/svg+xml;base64,") == 16
     assert "http://" not in html.split("<body>")[1] and "https://" not in html
+
+
+def test_the_sweep_past_saturation_tells_its_story(demo_pdf: tuple[Path, str]) -> None:
+    """The A100's open-loop rate sweep: strain before the breach (page 1, with numbers
+    recomputed here from the files), then a level whose queue keeps growing."""
+    pdf, page1 = demo_pdf
+    folder = SAMPLE_DATA / "a100-vllm-tp1"
+    ok: list[tuple[float, float]] = []
+    for path in sorted(folder.glob("vllm-r*.json")):
+        doc = json.loads(path.read_text())
+        e2e = [
+            t + sum(g)
+            for t, g, e in zip(doc["ttfts"], doc["itls"], doc["errors"], strict=True)
+            if not e
+        ]
+        ok.append((doc["request_rate"], pct(e2e, 0.95)))
+        assert doc["max_concurrency"] is None and len(doc["start_times"]) == len(doc["ttfts"])
+    ok.sort()
+    rate, p95 = next((r, v) for r, v in reversed(ok) if v < SLOS["e2e"] and r < 5)
+    samples = [json.loads(x) for x in (folder / f"vllm-r{rate:g}.metrics.jsonl").open()]
+    kv = max(s["value"] for s in samples if s["signal"] == "kv_cache_usage")
+    assert kv >= 0.9, "the sample should strain the KV cache while every SLO holds"
+    assert (
+        f"at {rate:g} req/s, a100-vllm-tp1 meets every SLO ({1 - p95 / SLOS['e2e']:.0%} "
+        f"headroom on p95 E2E) but KV-cache usage peaks at {kv:.0%}"
+    ) in page1, page1
+    # Past capacity the queue keeps growing: the last requests sent wait far longer for a
+    # first token than the first ones did.
+    doc = json.loads((folder / "vllm-r6.json").read_text())
+    by_start = [t for _, t in sorted(zip(doc["start_times"], doc["ttfts"], strict=True))]
+    fifth = len(by_start) // 5
+    assert pct(by_start[-fifth:], 0.5) > 10 * pct(by_start[:fifth], 0.5)
+    text = _normalize(" ".join(p.extract_text() for p in PdfReader(pdf).pages))
+    assert "The story over time" in text and "Appendix: every level over time" in text
+    assert "4 req/s and 5 req/s over time" in text
+    assert "unsustainable; misses p95 E2E" in text
+    assert "kept growing through the run" in text
+    assert "Warm-up: every request is in the statistics (--exclude-warmup 0)" in text
 
 
 def test_demo_writes_the_options_brief_with_a_recommendation(

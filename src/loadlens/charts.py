@@ -305,3 +305,171 @@ def axis_chart(sweep: AxisSweep, slos: tuple[SLO, ...]) -> str:
         title=f"{sweep.base_deployment} at {format_load(sweep.load_mode, sweep.load_value)}"
     )
     return to_svg(_config(chart.resolve_scale(y="independent")))
+
+
+# -- a level over time (analysis/timeline.timeline frames) ---------------------------------
+# (row title, {timeline column: series name}); a row is drawn where a level has its columns.
+STORY_ROWS: tuple[tuple[str, dict[str, str]], ...] = (
+    (
+        "Requests",
+        {
+            "in_flight": "in flight (client)",
+            "requests_running": "running (server)",
+            "requests_waiting": "waiting (server)",
+            "preemptions_total": "preempted so far",
+        },
+    ),
+    ("Completions/s", {"completions_per_s": "completed/s"}),
+    (
+        "Latency (s)",
+        {
+            "p50_ttft_s": "p50 TTFT",
+            "p95_ttft_s": "p95 TTFT",
+            "p50_e2e_s": "p50 E2E",
+            "p95_e2e_s": "p95 E2E",
+        },
+    ),
+    ("KV cache (%)", {"kv_cache_usage": "KV-cache usage"}),
+)
+STORY_COLORS = {
+    "in flight (client)": "#1f4e79",
+    "running (server)": "#2e75b6",
+    "waiting (server)": "#c00000",
+    "preempted so far": "#7030a0",
+    "completed/s": "#548235",
+    "p50 TTFT": "#f4b183",
+    "p95 TTFT": "#c55a11",
+    "p50 E2E": "#9dc3e6",
+    "p95 E2E": "#1f4e79",
+    "KV-cache usage": "#bf9000",
+}
+# Small multiples: the latency users see and the queue behind it.
+GRID_ROWS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("p95 latency (s)", {"p95_ttft_s": "p95 TTFT", "p95_e2e_s": "p95 E2E"}),
+    (
+        "Requests",
+        {"in_flight": "in flight (client)", "requests_waiting": "waiting (server)"},
+    ),
+)
+
+
+def _over_time(
+    panels: list[tuple[str, pl.DataFrame]], measures: dict[str, str]
+) -> list[dict[str, object]]:
+    """Long rows (level, t, series, value) of the measures each level's frame has. Shown as
+    read, but for units: a fraction as a percentage, a counter from the level's start."""
+    rows: list[dict[str, object]] = []
+    for label, frame in panels:
+        for column, name in measures.items():
+            if column not in frame.columns:
+                continue
+            values = frame[column].cast(pl.Float64)
+            if column == "kv_cache_usage":
+                values = values * 100
+            elif column.endswith("_total"):  # a counter: what this level added
+                first = values.drop_nulls().drop_nans()
+                values = values - (first[0] if first.len() else 0.0)
+            rows += [
+                {"level": label, "t": t, "series": name, "value": v, "kind": "line"}
+                for t, v in zip(frame["t_s"].to_list(), values.to_list(), strict=True)
+                if v is not None and v == v
+            ]
+    return rows
+
+
+def _time_grid(
+    panels: list[tuple[str, pl.DataFrame]],
+    rows_spec: tuple[tuple[str, dict[str, str]], ...],
+    *,
+    width: int,
+    height: int,
+    rules: dict[str, list[tuple[float, str]]] | None = None,
+    x_title: str | None = "Seconds into the run",
+    ticks: int = 4,
+) -> alt.VConcatChart | None:
+    """One column per level, one row per measure group; each row shares its y scale across
+    the levels (a queue that grows stands out against one that does not), each level keeps
+    its own clock."""
+    labels = [label for label, _ in panels]
+    charts = []
+    drawn = [(t, m) for t, m in rows_spec if _over_time(panels, m)]
+    for i, (title, measures) in enumerate(drawn):
+        data = _over_time(panels, measures)
+        names = [n for n in measures.values() if any(r["series"] == n for r in data)]
+        for value, text in (rules or {}).get(title, []):
+            data += [
+                {"level": label, "value": value, "kind": "rule", "text": text} for label in labels
+            ]
+        base = alt.Chart(alt.Data(values=data))
+        x = alt.X(
+            "t:Q",
+            title=x_title if i == len(drawn) - 1 else None,
+            axis=alt.Axis(labels=i == len(drawn) - 1, tickCount=ticks, labelFlush=True),
+        )
+        lines = (
+            base.transform_filter("datum.kind == 'line'")
+            .mark_line(strokeWidth=1.6)
+            .encode(
+                x=x,
+                y=alt.Y("value:Q", title=title, axis=alt.Axis(tickCount=3)),
+                color=alt.Color(
+                    "series:N",
+                    title=None,
+                    sort=names,
+                    scale=alt.Scale(domain=names, range=[STORY_COLORS[n] for n in names]),
+                    legend=alt.Legend(orient="right", labelFontSize=10, symbolSize=60),
+                ),
+            )
+        )
+        layers: list[alt.Chart] = [lines]
+        if rules and rules.get(title):
+            rule = base.transform_filter("datum.kind == 'rule'")
+            layers += [
+                rule.mark_rule(color="#c00000", strokeDash=[5, 4], strokeWidth=1).encode(
+                    y="value:Q"
+                ),
+                rule.mark_text(align="left", dx=3, dy=-5, color="#c00000", fontSize=9).encode(
+                    y="value:Q", x=alt.value(0), text="text:N"
+                ),
+            ]
+        header = alt.Header(labels=i == 0, labelFontSize=11, labelFontWeight="bold", title=None)
+        charts.append(
+            alt.layer(*layers)
+            .properties(width=width, height=height)
+            .facet(
+                column=alt.Column("level:N", sort=labels, header=header, title=None),
+                spacing=10,
+            )
+            .resolve_scale(x="independent")
+        )
+    if not charts:
+        return None
+    return alt.vconcat(*charts, spacing=6).resolve_scale(color="independent")
+
+
+def story_chart(
+    panels: list[tuple[str, pl.DataFrame]], slos: tuple[SLO, ...] = (), kv_high: float = 0.9
+) -> str:
+    """Levels side by side over time: requests in flight, running, waiting and preempted;
+    completions per second; windowed p50/p95 TTFT and E2E (their SLOs dashed); KV-cache
+    usage (the strain threshold dashed). `panels`: (column title, timeline frame)."""
+    rules = {
+        "Latency (s)": [
+            (s.threshold_s, f"SLO {s.label} {s.threshold_s:g} s")
+            for s in slos
+            if s.is_latency and s.metric in ("ttft_s", "e2e_s") and s.statistic == "p95"
+        ],
+        "KV cache (%)": [(kv_high * 100, f"{kv_high:.0%}")],
+    }
+    width = 250 if len(panels) > 1 else 420
+    chart = _time_grid(panels, STORY_ROWS, width=width, height=70, rules=rules)
+    return to_svg(_config(chart)) if chart is not None else ""
+
+
+def story_grid(panels: list[tuple[str, pl.DataFrame]]) -> str:
+    """Small multiples: every timed level of one series, p95 latency and the queue over
+    time, with shared y scales."""
+    n = max(1, len(panels))
+    width = max(48, min(140, (500 - 10 * n) // n))
+    chart = _time_grid(panels, GRID_ROWS, width=width, height=55, x_title=None, ticks=2)
+    return to_svg(_config(chart)) if chart is not None else ""

@@ -366,16 +366,23 @@ def to_vllm_result(
     result: SimResult,
     *,
     model_id: str,
-    concurrency: int,
+    concurrency: int | None,
     num_prompts: int | None = None,
     date: str,
     detailed: bool = True,
+    request_rate: float | None = None,
+    clock_origin_s: float | None = None,
 ) -> dict[str, Any]:
     """The result laid out as `vllm bench serve --save-result [--save-detailed]` writes it,
     with summary metrics as if run with `--percentile-metrics ttft,tpot,itl,e2el
     --metric-percentiles 50,90,95,99`, over successful requests. Per-request times are
     rounded to microseconds first, so the summary is what a reader recomputes from the
-    arrays (e2e = ttft + the sum of the gaps, added in order)."""
+    arrays (e2e = ttft + the sum of the gaps, added in order).
+
+    `request_rate`: an open-loop run (`--request-rate`, Poisson arrivals), written with
+    `max_concurrency` null unless `concurrency` capped it. `clock_origin_s`: write each
+    request's send time as newer clients do (`start_times`, `time.perf_counter()` readings:
+    this origin plus the send's offset), after `itls`."""
     reqs = result.requests
     ttfts = [round(r.ttft_s or 0.0, 6) for r in reqs]
     itls = [[round(g, 6) for g in r.itl_s] for r in reqs]
@@ -404,7 +411,7 @@ def to_vllm_result(
         "model_id": model_id,
         "tokenizer_id": model_id,
         "num_prompts": len(reqs) if num_prompts is None else num_prompts,
-        "request_rate": "inf",
+        "request_rate": "inf" if request_rate is None else request_rate,
         "burstiness": 1.0,
         "max_concurrency": concurrency,
         "duration": duration,
@@ -425,6 +432,11 @@ def to_vllm_result(
             "output_lens": [r.output_tokens for r in reqs],
             "ttfts": ttfts,
             "itls": itls,
+            **(
+                {"start_times": [round(clock_origin_s + r.start_s, 6) for r in reqs]}
+                if clock_origin_s is not None
+                else {}
+            ),
             "generated_texts": [""] * len(reqs),
             "errors": [r.error for r in reqs],
         }

@@ -16,10 +16,13 @@ from pydantic import BaseModel
 from loadlens import __version__
 from loadlens.analysis.result import Analysis
 from loadlens.analysis.saturation import OperatingZone, RunVerdict, SloBoundary
+from loadlens.analysis.strain import KV_HIGH, Strain
+from loadlens.analysis.timeline import SUSTAINED
 from loadlens.analysis.variants import SERIES_SEPARATOR, run_variants
 from loadlens.config import format_seconds, format_share
 from loadlens.findings import NOTES, STORY, Finding, approx, at_load, boundary_range, format_load
 from loadlens.findings.capacity import judged_slos, lower_loads_advice
+from loadlens.findings.early_warning import signal_text
 from loadlens.findings.format import capitalised
 from loadlens.findings.load_shortfall import level_label
 from loadlens.trace import stored_object
@@ -67,9 +70,15 @@ class Brief(BaseModel):
     method_notes: list[str]  # per source format: its numbers against the tool's own
     cost_rows: list[dict[str, str]]
     cost_basis: str
-    charts: dict[str, str]
+    charts: dict[str, str]  # the first group's (concurrency, where measured)
+    chart_groups: list[dict[str, Any]] = []  # per load mode: heading, charts
     missing_charts: list[str]  # each chart not drawn, with why
     axis_charts: list[dict[str, str]]  # latency against a swept length, per sweep
+    # the story over time: per series, the highest level within every SLO beside the first
+    # one to break an SLO (title, note, svg); and every timed level as small multiples
+    stories: list[dict[str, str]] = []
+    story_grids: list[dict[str, str]] = []
+    story_notes: list[str] = []  # what has no story, and why
     short_names: dict[str, str]  # series -> what the page calls it (see short_name)
     ci: str  # "95%": the confidence level every interval is at
     headroom: str  # "80%": the stable zone's share of the lower limit
@@ -206,6 +215,11 @@ def _sweep_decision(binding: list[SloBoundary]) -> str:
     best = ranked[0]
 
     def limit(b: SloBoundary) -> str:
+        if b.slo == SUSTAINED and b.last_ok and b.first_breach:
+            return (
+                f"{format_load(b.load_mode, b.last_ok.load)} (latency keeps growing at "
+                f"{format_load(b.load_mode, b.first_breach.load)})"
+            )
         if b.status == "never_breached":
             if b.n_loads == 1:
                 return f"{format_load(b.load_mode, b.max_load_measured)} met (its one load)"
@@ -246,10 +260,16 @@ def _sweep_decision(binding: list[SloBoundary]) -> str:
                 f"{format_load(best.load_mode, best.max_load_measured)}; measure higher "
                 "loads to find where it stops."
             )
+        breaks = (
+            f"At {format_load(best.load_mode, best.first_breach.load)} latency keeps growing "  # type: ignore[union-attr]
+            "through the run: the server falls behind that load."
+            if best.slo == SUSTAINED
+            else f"{best.slo} breaks at {limit(best)}."
+        )
         return (
             f"Run {best.deployment} at no more than "
             f"{format_load(best.load_mode, best.last_ok.load)} per replica: "  # type: ignore[union-attr]
-            f"the highest measured load meeting every SLO. {best.slo} breaks at {limit(best)}."
+            f"the highest measured load meeting every SLO. {breaks}"
         )
     second = ranked[1]
     comparable = best.status == "crossed" and second.status == "crossed" and second.boundary_load
@@ -341,8 +361,9 @@ def _modes(analysis: Analysis) -> dict[str, int]:
 def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str, str]]:
     rows = []
     modes = _modes(analysis)
+    several = len({b.load_mode for b in binding}) > 1
     for b in binding:
-        mixed = modes.get(b.deployment, 1) > 1  # then every load names its mode
+        mixed = several or modes.get(b.deployment, 1) > 1  # then every load names its mode
 
         def load(value: float, mode: str = b.load_mode, mixed: bool = mixed) -> str:
             return format_load(mode, value) if mixed else f"{value:g}"
@@ -351,7 +372,9 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
             (pl.col("deployment") == b.deployment) & (pl.col("load_mode") == b.load_mode)
         )
         peak = lv.sort("output_throughput_tps", descending=True, nulls_last=True).row(0, named=True)
-        if b.status == "crossed":
+        if b.slo == SUSTAINED and b.first_breach is not None:
+            interp = f"< {b.first_breach.load:g} (latency keeps growing there)"
+        elif b.status == "crossed":
             interp = f"≈ {approx(b.load_mode, b.boundary_load or 0):g} ({boundary_range(b)})"
         elif b.status == "never_breached":
             interp = "unknown (one load)" if b.n_loads == 1 else f"> {b.max_load_measured:g}"
@@ -375,7 +398,13 @@ def key_numbers(analysis: Analysis, binding: list[SloBoundary]) -> list[dict[str
                 "boundary": interp,
                 "zone": f"≤ {approx(b.load_mode, zone.max_load):g}" if zone else "–",
                 "binding_slo": str(b.slo),
-                "value_at_last_ok": (b.slo.format(b.last_ok.value) if b.last_ok else "–"),
+                "value_at_last_ok": (
+                    "–"
+                    if not b.last_ok
+                    else "not growing"
+                    if b.slo == SUSTAINED
+                    else b.slo.format(b.last_ok.value)
+                ),
                 "error_rate": _worst_errors(lv),
                 "peak_tps": f"{_fmt_num(peak['output_throughput_tps'])} at "
                 + (load(peak["load_value"]) if peak["load_value"] is not None else "–"),
@@ -425,12 +454,29 @@ def _errors_cell(row: dict[str, Any]) -> str:
 
 
 def _verdict_cell(missed: tuple[str, ...] | None, disturbed: bool = False) -> str:
-    """`meets`, `misses p95 E2E, error rate`, or `not judged`; `(client lagged)` where the
-    load generator fell behind what it measured there."""
-    text = (
-        "not judged" if missed is None else ("misses " + ", ".join(missed) if missed else "meets")
-    )
+    """`meets`, `misses p95 E2E, error rate`, `unsustainable; misses p95 E2E` (latency kept
+    growing through the run), or `not judged`; `(client lagged)` where the load generator
+    fell behind what it measured there."""
+    if missed is None:
+        text = "not judged"
+    elif not missed:
+        text = "meets"
+    else:
+        others = [m for m in missed if m != SUSTAINED.label]
+        text = "; ".join(
+            (["unsustainable"] if len(others) < len(missed) else [])
+            + (["misses " + ", ".join(others)] if others else [])
+        )
     return text + (" (client lagged)" if disturbed else "")
+
+
+def _cold_cell(analysis: Analysis, run_id: str) -> str:
+    """`cold start ×10` (its first 10 requests far slower, kept in the statistics), `cold
+    start ×10, left out`, or empty."""
+    c = analysis.cold_starts.get(run_id)
+    if c is None:
+        return ""
+    return f"cold start ×{c.n_slow}" + (", left out" if analysis.excluded.get(run_id) else "")
 
 
 def _ci(row: dict[str, Any], col: str) -> str:
@@ -465,7 +511,59 @@ def method_notes(analysis: Analysis) -> list[str]:
         for fmt in formats
         if (note := getattr(sources.FORMATS.get(fmt), "METHOD_NOTE", None))
     ]
-    return notes + ([WHATIF_NOTE] if analysis.whatifs else [])
+    return [warmup_note(analysis), *notes] + ([WHATIF_NOTE] if analysis.whatifs else [])
+
+
+def warmup_note(analysis: Analysis) -> str:
+    """Which warm-up policy the statistics follow, and what it left out."""
+    cold = len(analysis.cold_starts)
+    left = sum(analysis.excluded.values())
+    levels = f"{len(analysis.excluded)} level{'s' if len(analysis.excluded) != 1 else ''}"
+    if analysis.warmup == "kept":
+        found = (
+            f"; {cold} level{'s' if cold != 1 else ''} began with a cold start, kept in "
+            "their statistics and reported in the findings (--exclude-warmup auto leaves "
+            "those requests out)"
+            if cold
+            else "; no level began with a cold start"
+        )
+        return "Warm-up: every request is in the statistics (--exclude-warmup 0)" + found + "."
+    if analysis.warmup == "auto":
+        return (
+            "Warm-up: --exclude-warmup auto: the cold start found at the beginning of "
+            f"{levels} is left out of their statistics ({left:,} requests in all); every "
+            "other level keeps all its requests."
+        )
+    return (
+        f"Warm-up: --exclude-warmup {analysis.warmup}: the first {analysis.warmup} requests "
+        f"(by send time) of every level with send times are left out of its statistics "
+        f"({left:,} requests over {levels})."
+    )
+
+
+def warning_sentence(strains: list[Strain]) -> str:
+    """The early warnings in one sentence: where every SLO still holds but the server is
+    running out of room, what shows it, the headroom left, and what the next step misses."""
+    if not strains:
+        return ""
+
+    def clause(w: Strain) -> str:
+        signals = " and ".join(signal_text(k, v) for k, v in w.signals.items())
+        room = f" ({w.headroom:.0%} headroom on {w.tightest})" if w.headroom is not None else ""
+        text = (
+            f"at {format_load(w.load_mode, w.load)}, {w.deployment} meets every SLO{room} "
+            f"but {signals}"
+        )
+        if w.next_missed and w.next_load is not None:
+            misses = [m for m in w.next_missed if m != SUSTAINED.label]
+            said = (["misses " + ", ".join(misses)] if misses else []) + (
+                ["falls behind"] if SUSTAINED.label in w.next_missed else []
+            )
+            text += f"; at {format_load(w.load_mode, w.next_load)} it " + " and ".join(said)
+        return text
+
+    head = "Early warning" + ("s" if len(strains) > 1 else "")
+    return f" {head}: " + "; ".join(map(clause, strains)) + "."
 
 
 def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
@@ -488,6 +586,8 @@ def level_tables(analysis: Analysis) -> dict[str, list[dict[str, str]]]:
             "verdict": _verdict_cell(
                 analysis.missed.get(row["run_id"]), row["run_id"] in analysis.disturbed
             ),
+            "miss": "yes" if analysis.missed.get(row["run_id"]) else "",
+            "cold": _cold_cell(analysis, row["run_id"]),
             "tps": _fmt_num(row["output_throughput_tps"]),
             "goodput": _fmt_num(row["goodput_rps"], ".2f"),
             "basis": row["basis"],
@@ -545,19 +645,171 @@ def axis_charts(analysis: Analysis) -> list[dict[str, str]]:
     ]
 
 
-def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
-    """The charts that have data to draw, and for each one left out, why."""
+SWEEP_NAMES = {"concurrency": "concurrency sweep", "rate": "request-rate sweep"}
+GRID_COLUMNS = 8  # levels per row of small multiples
+
+
+def _series(analysis: Analysis) -> list[tuple[str, str, list[dict[str, Any]]]]:
+    """(series, load mode, its levels with a load, lightest first), in the levels' order."""
+    placed = analysis.levels.filter(pl.col("load_value").is_not_null())
+    return [
+        (str(name), str(mode), rows.sort("load_value").to_dicts())
+        for (name, mode), rows in placed.group_by("deployment", "load_mode", maintain_order=True)
+    ]
+
+
+def _series_title(analysis: Analysis, name: str, mode: str) -> str:
+    mixed = _modes(analysis).get(name, 1) > 1
+    return short_name(analysis, name) + (f", {SWEEP_NAMES.get(mode, mode)}" if mixed else "")
+
+
+def story_levels(analysis: Analysis) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Per series: the highest load meeting every SLO below the first that misses one, and
+    that first one, as (run_id, role); as `analysis.missed` judged them."""
+    out = []
+    for name, mode, rows in _series(analysis):
+        judged = [r for r in rows if analysis.missed.get(r["run_id"]) is not None]
+        breach = next((r for r in judged if analysis.missed[r["run_id"]]), None)
+        below = [r for r in judged if breach is None or r["load_value"] < breach["load_value"]]
+        ok = next((r for r in reversed(below) if not analysis.missed[r["run_id"]]), None)
+        picked = ([(ok["run_id"], "within")] if ok else []) + (
+            [(breach["run_id"], "breach")] if breach else []
+        )
+        if picked:
+            out.append((name, mode, picked))
+    return out
+
+
+def _level_verdict(analysis: Analysis, run_id: str) -> str:
+    missed = analysis.missed.get(run_id)
+    if missed is None:
+        return "not judged"
+    if not missed:
+        return "meets every SLO"
+    return _verdict_cell(missed)
+
+
+def stories(analysis: Analysis) -> tuple[list[dict[str, str]], list[str]]:
+    """The story figure of each series (its highest level within every SLO beside the first
+    to break one, over time), and for each series or level without one, why."""
     from loadlens import charts  # altair: loaded only to draw (~0.7 s)
 
-    lv = analysis.levels.filter(pl.col("load_value").is_not_null())
-    drawn: dict[str, str] = {}
-    missing: list[str] = []
-    if lv["load_value"].n_unique() < 2:
-        return drawn, [
+    figures, notes = [], []
+    level = {r["run_id"]: r for r in analysis.levels.iter_rows(named=True)}
+    for name, mode, picked in story_levels(analysis):
+        title = _series_title(analysis, name, mode)
+        drawn = [(run_id, role) for run_id, role in picked if run_id in analysis.timelines]
+        lacking = [run_id for run_id, _ in picked if run_id not in analysis.timelines]
+        if lacking:
+            notes.append(
+                f"{title}: no story over time at "
+                + ", ".join(format_load(mode, level[r]["load_value"]) for r in lacking)
+                + " (its requests carry no send times, or too few)"
+            )
+        if not drawn:
+            continue
+        panels = [
+            (
+                f"{format_load(mode, level[r]['load_value'])}: {_level_verdict(analysis, r)}",
+                analysis.timelines[r],
+            )
+            for r, _ in drawn
+        ]
+        roles = {
+            "within": "the highest load meeting every SLO",
+            "breach": "the first load to miss one",
+        }
+        said = [f"{format_load(mode, level[r]['load_value'])}, {roles[role]}" for r, role in drawn]
+        warning = next(
+            (w for w in analysis.strains if (w.deployment, w.load_mode) == (name, mode)), None
+        )
+        note = ("Left: " + said[0] + "; right: " + said[1]) if len(said) == 2 else said[0]
+        if warning is not None:
+            note += f". Early warning at {format_load(mode, warning.load)}: " + " and ".join(
+                signal_text(k, v) for k, v in warning.signals.items()
+            )
+        figures.append(
+            {
+                "title": f"{title}: {' and '.join(p[0].split(':')[0] for p in panels)} over time",
+                "note": note + ".",
+                "svg": charts.story_chart(panels, analysis.latency_slos, KV_HIGH),
+                "loads": ", ".join(format_load(mode, level[r]["load_value"]) for r, _ in drawn),
+            }
+        )
+    return figures, notes
+
+
+def story_grids(analysis: Analysis) -> list[dict[str, str]]:
+    """Every level with a timeline, per series, as small multiples (shared y scales)."""
+    from loadlens import charts  # altair: loaded only to draw (~0.7 s)
+
+    out = []
+    for name, mode, rows in _series(analysis):
+        timed = [r for r in rows if r["run_id"] in analysis.timelines]
+        if not timed:
+            continue
+        unsustainable = [
+            r["load_value"]
+            for r in timed
+            if SUSTAINED.label in analysis.missed.get(r["run_id"], ())
+        ]
+        missing = [r["load_value"] for r in timed if analysis.missed.get(r["run_id"])]
+        note = f"Columns: {'concurrency' if mode == 'concurrency' else 'offered rate, req/s'}."
+        if missing:
+            note += f" Missing an SLO: {', '.join(f'{v:.3g}' for v in missing)}."
+        if unsustainable:
+            grew = ", ".join(f"{v:.3g}" for v in unsustainable)
+            note += f" Latency kept growing (unsustainable): {grew}."
+        if len(timed) < len(rows):
+            note += f" {len(rows) - len(timed)} level(s) without send times are not drawn."
+        for i in range(0, len(timed), GRID_COLUMNS):
+            chunk = timed[i : i + GRID_COLUMNS]
+            out.append(
+                {
+                    "title": _series_title(analysis, name, mode),
+                    "note": note if i == 0 else "",
+                    "svg": charts.story_grid(
+                        [(f"{r['load_value']:.3g}", analysis.timelines[r["run_id"]]) for r in chunk]
+                    ),
+                }
+            )
+    return out
+
+
+def _charts(analysis: Analysis) -> tuple[list[dict[str, Any]], list[str]]:
+    """The charts against load that have data to draw, one group per load mode (a
+    concurrency and a rate are no one axis), and for each one left out, why."""
+    placed = analysis.levels.filter(pl.col("load_value").is_not_null())
+    modes = sorted(
+        placed["load_mode"].unique(maintain_order=True).to_list(),
+        key=lambda m: m != "concurrency",
+    )
+    if placed["load_value"].n_unique() < 2 or not modes:
+        return [], [
             "charts against load need at least two measured loads; "
-            f"these runs have {lv['load_value'].n_unique()} (the table below has every run"
+            f"these runs have {placed['load_value'].n_unique()} (the table below has every run"
             + (", and the charts above show the length sweep)" if analysis.axes else ")")
         ]
+    groups, missing = [], []
+    for mode in modes:
+        lv = placed.filter(pl.col("load_mode") == mode)
+        heading = f" ({SWEEP_NAMES.get(mode, mode)}s)" if len(modes) > 1 else ""
+        if lv["load_value"].n_unique() < 2:
+            missing.append(f"charts{heading} against one measured load")
+            continue
+        drawn, lacking = _mode_charts(analysis, lv, mode)
+        groups.append({"heading": heading, "charts": drawn})
+        missing += [m + heading for m in lacking]
+    return groups, missing
+
+
+def _mode_charts(
+    analysis: Analysis, lv: pl.DataFrame, mode: str
+) -> tuple[dict[str, str], list[str]]:
+    from loadlens import charts  # altair: loaded only to draw (~0.7 s)
+
+    drawn: dict[str, str] = {}
+    missing: list[str] = []
     plotted = [s for s in analysis.latency_slos if lv[s.column].is_not_null().any()]
     if plotted:
         drawn["slo"] = charts.slo_chart(lv, tuple(plotted))
@@ -565,11 +817,15 @@ def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
         if s not in plotted:
             missing.append(f"{s.label} against its SLO (no level carries {s.label})")
     if lv["output_throughput_tps"].is_not_null().any():
-        drawn["throughput"] = charts.throughput_chart(lv, analysis.usl)
+        usl = analysis.usl if mode == "concurrency" else []  # the USL is fitted on concurrency
+        drawn["throughput"] = charts.throughput_chart(lv, usl)
     else:
         missing.append("throughput (no level records its output tokens/s)")
-    if not analysis.stacked.is_empty():
-        drawn["drivers"] = charts.drivers_chart(analysis.stacked)
+    stacked = analysis.stacked
+    if not stacked.is_empty() and "load_mode" in stacked.columns:
+        stacked = stacked.filter(pl.col("load_mode") == mode)
+    if not stacked.is_empty():
+        drawn["drivers"] = charts.drivers_chart(stacked)
     for metric, name in (("ttft_s", "ttft"), ("tpot_s", "tpot")):
         cols = [f"p{q}_{metric}" for q in (50, 90, 95, 99)]
         if any(lv[c].is_not_null().any() for c in cols):
@@ -582,7 +838,7 @@ def _charts(analysis: Analysis) -> tuple[dict[str, str], list[str]]:
 def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
     binding = analysis.binding
     names = analysis.levels["deployment"].unique(maintain_order=True).to_list()
-    chart_svgs, missing_charts = _charts(analysis) if with_charts else ({}, [])
+    chart_groups, missing_charts = _charts(analysis) if with_charts else ([], [])
     ns = analysis.levels["n_requests"].drop_nulls().cast(pl.Int64)
     sample_notes = [
         f"{analysis.levels.height} load levels; {int(ns.sum()):,} requests in all, "
@@ -590,13 +846,16 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         "per level.",
     ]
     key_numbers_ = key_numbers(analysis, binding)
+    story_figures, story_notes = stories(analysis) if with_charts else ([], [])
     return Brief(
         title="Capacity brief: "
         + ", ".join(analysis.levels["base_deployment"].unique(maintain_order=True).to_list()),
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         slos=[str(s) for s in analysis.slos],
-        decision=decision(analysis) + zone_sentence(analysis.zones),
+        decision=decision(analysis)
+        + warning_sentence(analysis.strains)
+        + zone_sentence(analysis.zones),
         simulated=_is_simulated(analysis),
         notes=deployment_notes(analysis),
         key_numbers=key_numbers_,
@@ -618,9 +877,13 @@ def build_brief(analysis: Analysis, *, with_charts: bool = True) -> Brief:
         method_notes=method_notes(analysis),
         cost_rows=cost_rows(analysis),
         cost_basis=cost_basis(analysis),
-        charts=chart_svgs,
+        charts=chart_groups[0]["charts"] if chart_groups else {},
+        chart_groups=chart_groups,
         missing_charts=missing_charts,
         axis_charts=axis_charts(analysis) if with_charts else [],
+        stories=story_figures,
+        story_grids=story_grids(analysis) if with_charts else [],
+        story_notes=story_notes,
         short_names={n: short_name(analysis, n) for n in names},
         ci=f"{analysis.confidence * 100:g}%",
         headroom=f"{analysis.headroom:.0%}",
