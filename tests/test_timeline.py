@@ -193,7 +193,7 @@ def test_a_cold_start_is_kept_unless_asked_and_then_left_out_of_every_statistic(
     assert "the first 10 requests waited" in said["cold_start"]
     assert "includes them" in said["cold_start"]
     said = {f.kind: f.sentence for f in left.findings}
-    assert "left out of this level's statistics (--exclude-warmup auto)" in said["cold_start"]
+    assert "left out of the statistics (10 requests, --exclude-warmup auto)" in said["cold_start"]
 
 
 def test_every_timed_level_gets_its_timeline_in_the_analysis(tmp_path) -> None:

@@ -78,6 +78,9 @@ class ColdStart:
     rest_lo: float
     rest_hi: float
     rest_median: float
+    # the slow ones are a closed-loop level's first wave: its N streams' first requests,
+    # sent together as the level began and queued behind each other's prefill
+    first_wave: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,45 +164,60 @@ def steadiness(
     windows: int = WINDOWS,
     confidence: float = 0.95,
 ) -> list[Steadiness]:
-    """Per run with start times: sustainable, unsustainable, or unknown (and why). A cold
-    start, where found, is left out of the test: it is a transient, not a trend."""
+    """Per run with start times: sustainable, unsustainable, or unknown (and why). TTFT
+    (the wait for a slot shows there) and E2E (decode slowing as the cache fills shows
+    there) are each tested; either rising makes the level unsustainable, and the one that
+    rose most is reported. A cold start, where found, is left out of the test: it is a
+    transient, not a trend."""
     out = []
     for (run_id,), rows in _timed(requests).group_by("run_id", maintain_order=True):
         run_id = str(run_id)
         if cold and run_id in cold:
             rows = rows.slice(cold[run_id].n_slow)
-        metric = "ttft_s" if rows["ttft_s"].null_count() == 0 else "e2e_s"
         if rows.height < MIN_REQUESTS:
             out.append(_unknown(run_id, f"{rows.height} timed requests (at least {MIN_REQUESTS})"))
             continue
-        w = _windowed(rows, metric, windows)
-        if w.height < 4:
+        metrics = [m for m in ("ttft_s", "e2e_s") if rows[m].null_count() == 0]
+        tested = [t for m in metrics if (t := _trend(run_id, rows, m, windows, confidence))]
+        if not tested:
             out.append(_unknown(run_id, "the requests' start times span too few windows"))
             continue
-        ts, medians = w["t"].to_list(), w["median"].to_list()
-        _, p = mann_kendall(medians)
-        slope, lo, hi = sen_slope(ts, medians, confidence)
-        span = float(rows["start_s"].max()) - float(rows["start_s"].min())  # type: ignore[arg-type]
-        median = float(rows[metric].median())  # type: ignore[arg-type]
-        rise = slope * span
-        rising = p < TREND_P and median > 0 and rise >= MATERIAL_RISE * median
+        rising = [t for t in tested if t.status == "unsustainable"]
         out.append(
-            Steadiness(
-                run_id,
-                "unsustainable" if rising else "sustainable",
-                metric,
-                w.height,
-                p,
-                slope,
-                lo,
-                hi,
-                rise,
-                median,
-                medians[0],
-                medians[-1],
-            )
+            max(rising, key=lambda t: (t.rise_s or 0.0) / (t.median_s or 1.0))
+            if rising
+            else tested[0]
         )
     return out
+
+
+def _trend(
+    run_id: str, rows: pl.DataFrame, metric: str, windows: int, confidence: float
+) -> Steadiness | None:
+    w = _windowed(rows, metric, windows)
+    if w.height < 4:
+        return None
+    ts, medians = w["t"].to_list(), w["median"].to_list()
+    _, p = mann_kendall(medians)
+    slope, lo, hi = sen_slope(ts, medians, confidence)
+    span = float(rows["start_s"].max()) - float(rows["start_s"].min())  # type: ignore[arg-type]
+    median = float(rows[metric].median())  # type: ignore[arg-type]
+    rise = slope * span
+    rising = p < TREND_P and median > 0 and rise >= MATERIAL_RISE * median
+    return Steadiness(
+        run_id,
+        "unsustainable" if rising else "sustainable",
+        metric,
+        w.height,
+        p,
+        slope,
+        lo,
+        hi,
+        rise,
+        median,
+        medians[0],
+        medians[-1],
+    )
 
 
 def _unknown(run_id: str, reason: str) -> Steadiness:
@@ -207,8 +225,12 @@ def _unknown(run_id: str, reason: str) -> Steadiness:
                       reason)  # fmt: skip
 
 
-def cold_starts(requests: pl.DataFrame) -> dict[str, ColdStart]:
-    """Per run whose first requests were far slower than the rest: what they waited."""
+def cold_starts(
+    requests: pl.DataFrame, streams: dict[str, float] | None = None
+) -> dict[str, ColdStart]:
+    """Per run whose first requests were far slower than the rest: what they waited.
+    `streams` (run -> concurrency of a closed-loop level) tells a first wave (no more slow
+    requests than streams) from a cold start."""
     out = {}
     for (run_id,), rows in _timed(requests).group_by("run_id", maintain_order=True):
         metric = "ttft_s" if rows["ttft_s"].null_count() == 0 else "e2e_s"
@@ -227,9 +249,10 @@ def cold_starts(requests: pl.DataFrame) -> dict[str, ColdStart]:
         if k == 0:
             continue
         slow, others = values[:k], values[k:]
+        wave = (streams or {}).get(str(run_id))
         out[str(run_id)] = ColdStart(
             str(run_id), metric, k, len(others), min(slow), max(slow), min(others),
-            max(others), sorted(others)[len(others) // 2],
+            max(others), sorted(others)[len(others) // 2], wave is not None and k <= wave,
         )  # fmt: skip
     return out
 

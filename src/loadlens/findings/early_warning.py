@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loadlens.analysis.timeline import SUSTAINED
 from loadlens.findings.format import format_load
 from loadlens.findings.model import Finding
 
@@ -34,10 +35,14 @@ def find(a: Any) -> list[Finding]:
             else ""
         )
         if w.next_missed:
-            after = (
-                f"the next step up, {format_load(w.load_mode, w.next_load)}, misses "
-                + ", ".join(w.next_missed)
+            slos = [m for m in w.next_missed if m != SUSTAINED.label]
+            falls = SUSTAINED.label in w.next_missed
+            misses = (
+                "misses " + ", ".join(slos) + (" and falls behind its load" if falls else "")
+                if slos
+                else "falls behind its load (latency keeps growing)"
             )
+            after = f"the next step up, {format_load(w.load_mode, w.next_load)}, {misses}"
         elif w.next_load is not None:
             after = (
                 f"the next step up, {format_load(w.load_mode, w.next_load)}, still meets "
