@@ -5,8 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_SRC := src tests bench sample_data scripts
 
-.PHONY: install demo test lint bench bench-ingest bench-runner bench-scrape bench-peer sample-data clean \
-	engine demo-real test-engine bench-whatif-real
+.PHONY: install demo test lint bench bench-ingest bench-runner bench-scrape bench-peer bench-peers sample-data clean \
+	engine demo-real test-engine bench-whatif-real bench-whatif-rag
 
 install: $(STAMP)
 
@@ -36,6 +36,9 @@ demo-real: $(STAMP) engine  ## a sweep against the real engine on this CPU, and 
 bench-whatif-real: $(STAMP) engine  ## what-if predictions against runs on the real engine
 	$(BIN)/python bench/whatif_real.py
 
+bench-whatif-rag: $(STAMP)  ## RAG what-if: predicted vs measured (simulator; + the real engine if built)
+	$(BIN)/python bench/whatif_rag.py $(if $(wildcard $(HOME)/.cache/loadlens/engine/*/engine.json),--real,)
+
 lint: $(STAMP)  ## ruff (lint + format) on everything, mypy on src/
 	$(BIN)/ruff check $(PY_SRC)
 	$(BIN)/ruff format --check $(PY_SRC)
@@ -53,15 +56,16 @@ bench-scrape: $(STAMP)  ## p95 TTFT at c32 with and without scraping a 4 MB /met
 	$(BIN)/python bench/scrape_cost.py
 
 PEER := bench/.peer
-bench-peer: $(STAMP)  ## bench-runner with GuideLLM (installed in bench/.peer) as the peer client
-	@test -x $(PEER)/bin/guidellm || ($(PYTHON) -m venv $(PEER) && \
-		$(PEER)/bin/python -m pip install --quiet "guidellm==0.8.1")
-	$(PEER)/bin/python tests/fixtures/tools/make_tokenizer.py $(PEER)/tokenizer
-	$(BIN)/python bench/runner.py --peer-guidellm $(PEER)/bin/guidellm --tokenizer $(PEER)/tokenizer
+PEER_ARGS ?=
+bench-peers:  ## install the peer clients (GuideLLM, vLLM's client, AIPerf) in bench/.peer*
+	-@PYTHON=$(PYTHON) bash bench/peers/install.sh
+
+bench-peer: $(STAMP) bench-peers  ## bench-runner with every installed peer client beside it
+	$(BIN)/python bench/runner.py --peers $(PEER_ARGS)
 
 sample-data: $(STAMP)  ## regenerate sample_data/ (deterministic)
 	$(BIN)/python sample_data/generate.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis bench/out $(PEER)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis bench/out $(PEER) $(PEER)-vllm $(PEER)-aiperf
 	find reports -mindepth 1 ! -name .gitkeep -delete

@@ -23,7 +23,9 @@ import aiohttp
 async def main(args: argparse.Namespace) -> dict:
     sent: dict[str, float] = {}
 
-    async def body_sent(session: object, context: object, params: aiohttp.TraceRequestChunkSentParams) -> None:  # noqa: E501
+    async def body_sent(
+        session: object, context: object, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
         sent[context.rid] = time.perf_counter()  # type: ignore[attr-defined]
 
     async def headers(session: object, context: object, params: object) -> None:

@@ -7,13 +7,27 @@ streamed tokens/s the client handled, its added latency (measured TTFT/E2E minus
 server's own stamps for the same request, p50/p99), and the CPU each process used (share
 of one core over the level, which includes writing and ingesting it).
 
-With `--peer-guidellm PATH` (a `guidellm` executable, e.g. from a throwaway venv) the same
-levels run through GuideLLM's concurrent profile against the same server, and the table
-ends with the ratios peer / loadlens. GuideLLM sends no request id, so for both clients
-"added" is also given as quantile(client TTFT) − quantile(server TTFT) over the level.
+Peer clients run the same levels against the same server, each in a throwaway venv that
+`bench/peers/install.sh` makes (`make bench-peer` installs them and passes `--peers`):
+
+* `--peer-guidellm EXE`: GuideLLM's concurrent profile. It sends no request id, so it is
+  compared by "TTFT shift": quantile(client TTFT) − quantile(server TTFT) over the level.
+* `--peer-vllm PYTHON`: vLLM's own `vllm bench serve` request function
+  (`async_request_openai_chat_completions`), driven by bench/peers/vllm_client.py as
+  `vllm bench serve --request-rate inf --max-concurrency N` does. It sends `x-request-id`,
+  so added TTFT/E2E are per request (its TTFT starts before the body is encoded and sent).
+* `--peer-aiperf EXE`: `aiperf profile --concurrency N`. It sends `X-Request-ID` and writes
+  it in profile_export.jsonl: per-request added TTFT/E2E. Its CPU is that of its whole
+  process tree, sampled, over the window from its first request's start to its last end.
+
+Each peer row is followed by its ratios to loadlens×1 and to the lean client (tok/s, added
+TTFT or TTFT shift p50/p99, CPU per request). A peer's "CPU client" share covers its whole
+run, start-up included; its "CPU ms/req" only the level (AIPerf: first request start to
+last end; GuideLLM: its benchmark window; vLLM's client: the gather of all requests).
 
     make bench-runner
-    python bench/runner.py --levels 100,1000 --tokens 30 --peer-guidellm /tmp/g/bin/guidellm
+    make bench-peer PEER_ARGS="--levels 10,100"
+    python bench/runner.py --levels 100,1000 --tokens 30 --peers
 """
 
 from __future__ import annotations
@@ -27,9 +41,12 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +68,52 @@ def cpu_seconds(pid: int | None = None) -> float:
         return t.user + t.system + t.children_user + t.children_system
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process and all its live descendants (each with its reaped children)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class TreeSampler:
+    """Samples (wall clock, CPU seconds) of a process tree every `every` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.5) -> None:
+        self.pid, self.every, self.samples = pid, every, []  # type: list[tuple[float, float]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), tree_cpu_seconds(self.pid)))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def at(self, t: float) -> float:
+        """CPU seconds at wall-clock time t, interpolated between samples."""
+        before = [s for s in self.samples if s[0] <= t] or self.samples[:1]
+        after = [s for s in self.samples if s[0] >= t] or self.samples[-1:]
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        return c0 if t1 <= t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -93,6 +156,7 @@ HEADER = (
 class Bench:
     def __init__(self, base: str, server_pid: int, tmp: Path, wh: Warehouse, args: Any) -> None:
         self.base, self.server_pid, self.tmp, self.wh, self.args = base, server_pid, tmp, wh, args
+        self.versions: dict[str, str] = {}  # peer client -> the tool and version that ran
 
     def stamps(self) -> list[dict]:
         with urllib.request.urlopen(f"{self.base}/sim/requests", timeout=30) as resp:
@@ -201,7 +265,7 @@ class Bench:
         out = self.tmp / f"guidellm-c{n}.json"
         seen = len(self.stamps())
         started, cpu = time.perf_counter(), (cpu_seconds(), cpu_seconds(self.server_pid))
-        subprocess.run(
+        sampler = self._run_tree(
             [
                 exe,
                 "run",
@@ -222,14 +286,17 @@ class Bench:
                 f"kind=json,path={out}",
                 "--disable-console-interactive",
             ],
-            check=True,
-            capture_output=True,
-            timeout=600,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            self.tmp / f"guidellm-c{n}.log",
+            {**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         cpu = self._cpu(started, cpu)
         trace = sources.load_file(out)  # loadlens's own GuideLLM loader
         rows, run = trace.requests, trace.runs[0]
+        self.versions["guidellm"] = f"guidellm {trace.source.tool_version or '?'}"
+        level_cpu = None
+        if run.started_at and run.duration_s:  # the benchmark's window (UTC)
+            t0 = run.started_at.replace(tzinfo=UTC).timestamp()
+            level_cpu = sampler.at(t0 + run.duration_s) - sampler.at(t0)
         server = [s for s in self.stamps()[seen:] if s["token_times"]]
         return Result(
             "guidellm",
@@ -241,7 +308,142 @@ class Bench:
             None,
             self._shift(rows["ttft_s"].drop_nulls().to_list(), server),
             cpu,
+            level_cpu * 1e3 / max(1, rows.height) if level_cpu is not None else None,
         )
+
+    def vllm(self, n: int, exe: str) -> Result:
+        """vLLM's benchmark client (bench/peers/vllm_client.py in the peer venv)."""
+        tag = f"{n}"
+        seen = len(self.stamps())
+        started, cpu = time.perf_counter(), (cpu_seconds(), cpu_seconds(self.server_pid))
+        done = subprocess.run(
+            [
+                exe,
+                str(Path(__file__).with_name("peers") / "vllm_client.py"),
+                self.base,
+                *("--streams", str(n), "--requests", str(n * self.args.rounds)),
+                *("--tokens", str(self.args.tokens), "--tag", tag),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        cpu = self._cpu(started, cpu)
+        out = json.loads(done.stdout)
+        self.versions["vllm client"] = f"vllm {out['version']}"
+        prefix = f"vllm-{tag}-"
+        by_id = {
+            s["request_id"]: s
+            for s in self.stamps()[seen:]
+            if s["token_times"] and (s["request_id"] or "").startswith(prefix)
+        }
+        by_id.pop(f"{prefix}test", None)  # vLLM's single-prompt test request, before the level
+        ttft, e2e, client_ttft = [], [], []
+        for r in out["records"]:
+            if r["ok"]:
+                client_ttft.append(r["ttft"])
+                if s := by_id.get(r["rid"]):
+                    ttft.append(r["ttft"] - (s["token_times"][0] - s["arrival"]))
+                    e2e.append(r["latency"] - (s["token_times"][-1] - s["arrival"]))
+        return Result(
+            "vllm client",
+            n,
+            len(out["records"]),
+            sum(not r["ok"] for r in out["records"]),
+            sum(r["output_tokens"] or 0 for r in out["records"]) / out["wall_s"],
+            (pct(ttft, 0.5) * 1e3, pct(ttft, 0.99) * 1e3),
+            (pct(e2e, 0.5) * 1e3, pct(e2e, 0.99) * 1e3),
+            self._shift(client_ttft, list(by_id.values())),
+            cpu,
+            out["cpu_s"] * 1e3 / max(1, len(out["records"])),
+        )
+
+    def aiperf(self, n: int, exe: str) -> Result:
+        """`aiperf profile --concurrency N`, read back with loadlens's AIPerf loader."""
+        tokenizer = Path(exe).resolve().parents[1] / "tokenizer"
+        out = self.tmp / f"aiperf-c{n}"
+        seen = len(self.stamps())
+        started, cpu = time.perf_counter(), (cpu_seconds(), cpu_seconds(self.server_pid))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+        }
+        # AIPerf 0.13 in HF offline mode looks even a local tokenizer folder up in the hub
+        # cache and fails; a local folder needs no network, so offline mode is left unset.
+        sampler = self._run_tree(
+            [
+                exe,
+                "profile",
+                *("--model", "bench", "--url", self.base, "--endpoint-type", "chat"),
+                "--streaming",
+                *("--concurrency", str(n), "--request-count", str(n * self.args.rounds)),
+                *("--isl", str(PROMPT_WORDS), "--osl", str(self.args.tokens)),
+                *("--extra-inputs", "ignore_eos:true", "--tokenizer", str(tokenizer)),
+                *("--artifact-dir", str(out), "--ui-type", "none", "--random-seed", "7"),
+                "--no-server-metrics",  # the other clients do not scrape /metrics either
+            ],
+            self.tmp / f"aiperf-c{n}.log",
+            env,
+        )
+        cpu = self._cpu(started, cpu)
+        jsonl = out / "profile_export.jsonl"
+        trace = sources.load_file(jsonl)  # loadlens's own AIPerf loader
+        rows, run = trace.requests, trace.runs[0]
+        records = [
+            r
+            for line in jsonl.read_text().splitlines()
+            if line.strip()
+            and (r := json.loads(line))["metadata"].get("benchmark_phase", "profiling")
+            == "profiling"
+        ]
+        self.versions["aiperf"] = f"aiperf {trace.source.tool_version or '?'}"
+        by_id = {s["request_id"]: s for s in self.stamps()[seen:] if s["token_times"]}
+        ttft, e2e = [], []
+        for r in records:
+            m, s = r["metrics"], by_id.get(r["metadata"].get("x_request_id"))
+            if s and not r.get("error") and "time_to_first_token" in m:
+                ttft.append(
+                    m["time_to_first_token"]["value"] / 1e3 - (s["token_times"][0] - s["arrival"])
+                )
+                e2e.append(
+                    m["request_latency"]["value"] / 1e3 - (s["token_times"][-1] - s["arrival"])
+                )
+        ids = {r["metadata"].get("x_request_id") for r in records}
+        window = (
+            min(r["metadata"]["request_start_ns"] for r in records) / 1e9,
+            max(r["metadata"]["request_end_ns"] for r in records) / 1e9,
+        )
+        level_cpu = sampler.at(window[1]) - sampler.at(window[0])
+        return Result(
+            "aiperf",
+            n,
+            rows.height,
+            int((rows["status"] != "ok").sum()),
+            rows["output_tokens"].fill_null(0).sum() / (run.duration_s or float("nan")),
+            (pct(ttft, 0.5) * 1e3, pct(ttft, 0.99) * 1e3),
+            (pct(e2e, 0.5) * 1e3, pct(e2e, 0.99) * 1e3),
+            self._shift(
+                rows["ttft_s"].drop_nulls().to_list(), [by_id[i] for i in ids if i in by_id]
+            ),
+            cpu,
+            level_cpu * 1e3 / max(1, rows.height),
+        )
+
+    @staticmethod
+    def _run_tree(cmd: list[str], log: Path, env: dict[str, str]) -> TreeSampler:
+        """Run a peer to its end, sampling its process tree's CPU; output goes to `log`."""
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+            sampler = TreeSampler(proc.pid)
+            try:
+                rc = proc.wait(timeout=900)
+            finally:
+                sampler.stop()
+        if rc:
+            raise RuntimeError(f"{Path(cmd[0]).name} exited {rc}:\n{log.read_text()[-3000:]}")
+        return sampler
 
     def _cpu(self, started: float, before: tuple[float, float]) -> tuple[float, float]:
         elapsed = time.perf_counter() - started
@@ -258,6 +460,31 @@ class Bench:
         )
 
 
+def ratio_line(peer: Result, base: Result) -> str:
+    """peer / base: tok/s, added TTFT (per request) where both have it, else TTFT shift, and
+    CPU per request; each latency ratio with its difference in ms."""
+
+    def versus(a: tuple[float, float], b: tuple[float, float]) -> str:
+        return " / ".join(
+            (f"{x / y:.2f}×" if y > 0.5 and x > 0 else "n/a") + f" ({x - y:+.1f} ms)"
+            for x, y in zip(a, b, strict=True)
+        )
+
+    if peer.added_ttft and base.added_ttft:
+        latency = "added TTFT p50/p99 " + versus(peer.added_ttft, base.added_ttft)
+    else:
+        latency = "TTFT shift p50/p99 " + versus(peer.shift_ttft, base.shift_ttft)
+    cpu = (
+        f", CPU/request {peer.cpu_ms / base.cpu_ms:.2f}×"
+        if peer.cpu_ms and base.cpu_ms
+        else ", CPU/request —"
+    )
+    return (
+        f"{'  ' + peer.client + ' / ' + base.client:<28}"
+        f"{peer.tok_s / base.tok_s:>9.2f}×  {latency}{cpu}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="10,100,500,1000")
@@ -266,8 +493,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="requests per stream per level")
     parser.add_argument("--workers", default="1,2", help="client processes to compare")
     parser.add_argument("--peer-guidellm", help="a guidellm executable to compare with")
-    parser.add_argument("--tokenizer", default="/tmp/ll-tokenizer", help="for the peer")
+    parser.add_argument("--tokenizer", default="/tmp/ll-tokenizer", help="for GuideLLM")
+    parser.add_argument(
+        "--peer-vllm", help="a Python with the vllm wheel (no deps) and aiohttp, regex, tqdm"
+    )
+    parser.add_argument(
+        "--peer-aiperf", help="an aiperf executable (its venv's tokenizer/ beside bin/)"
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="every peer that bench/peers/install.sh installed under bench/ (missing: skipped)",
+    )
     args = parser.parse_args()
+    if args.peers:
+        here = Path(__file__).parent
+        found = {
+            "peer_guidellm": (here / ".peer/bin/guidellm", here / ".peer/tokenizer"),
+            "peer_vllm": (here / ".peer-vllm/bin/python", here / ".peer-vllm/bin/python"),
+            "peer_aiperf": (here / ".peer-aiperf/bin/aiperf", here / ".peer-aiperf/tokenizer"),
+        }
+        for key, (exe, needs) in found.items():
+            if getattr(args, key) is None:
+                if exe.exists() and needs.exists():
+                    setattr(args, key, str(exe))
+                else:
+                    print(f"{key.replace('_', '-')}: {exe} is not installed; skipped")
+        if args.peer_guidellm and args.tokenizer == parser.get_default("tokenizer"):
+            args.tokenizer = str(here / ".peer/tokenizer")
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "loadlens", "serve-sim", "--port", "0"),
@@ -284,6 +537,15 @@ def main() -> None:
         print(HEADER)
         with tempfile.TemporaryDirectory() as tmp, Warehouse(Path(tmp) / "b.duckdb") as wh:
             bench = Bench(base, server.pid, Path(tmp), wh, args)
+            peers = [
+                partial(method, exe=exe)
+                for method, exe in (
+                    (bench.vllm, args.peer_vllm),
+                    (bench.aiperf, args.peer_aiperf),
+                    (bench.guidellm, args.peer_guidellm),
+                )
+                if exe
+            ]
             bench.ours(2, 1)  # warm the client's first-call code paths outside any level
             for n in (int(v) for v in args.levels.split(",")):
                 results = [
@@ -309,15 +571,13 @@ def main() -> None:
                                 else ""
                             )
                         )
-                if args.peer_guidellm:
-                    peer = bench.guidellm(n, args.peer_guidellm)
+                for run_peer in peers:
+                    peer = run_peer(n)
                     print(peer.line())
-                    one = results[0]
-                    print(
-                        f"{'  peer/ours':<12}{'':>24}{peer.tok_s / one.tok_s:>9.2f}  "
-                        f"{'':>35}{peer.shift_ttft[0] / one.shift_ttft[0]:>7.1f} / "
-                        f"{peer.shift_ttft[1] / one.shift_ttft[1]:<7.1f}"
-                    )
+                    for base in (results[0], lean):
+                        print(ratio_line(peer, base))
+        if bench.versions:
+            print("peers: " + ", ".join(sorted(set(bench.versions.values()))))
     finally:
         server.terminate()
         server.wait(timeout=10)
