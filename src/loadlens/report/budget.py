@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel
 
 from loadlens import __version__
-from loadlens.analysis.cost import HOURS_PER_MONTH, Scenario
+from loadlens.analysis.cost import HOURS_PER_MONTH, Cost, Scenario
 from loadlens.api import Analysis
 from loadlens.findings.format import approx, format_load
 from loadlens.report.brief import cost_basis
@@ -30,6 +30,14 @@ class BudgetBrief(BaseModel):
     charts: dict[str, str]
 
 
+def option_name(c: Cost, costs: list[Cost]) -> str:
+    """The deployment, with its load mode where it was priced in more than one (a
+    concurrency sweep and a rate sweep of one deployment are two options)."""
+    if sum(o.deployment == c.deployment for o in costs) < 2:
+        return c.deployment
+    return f"{c.deployment} ({'rate' if c.load_mode == 'rate' else c.load_mode} sweep)"
+
+
 def headline(analysis: Analysis) -> str:
     costs = sorted(analysis.costs, key=lambda c: c.usd_per_user_month)
     e = analysis.economics
@@ -37,8 +45,8 @@ def headline(analysis: Analysis) -> str:
         return "No cost can be computed: configure [cost] gpu_hour_usd and [users]."
     p = e.profile
     parts = [
-        f"{c.deployment} ${c.monthly_usd:,.0f}/month (${c.usd_per_user_month:.2f} per user) "
-        f"on {c.replicas:,} replica(s) at "
+        f"{option_name(c, costs)} ${c.monthly_usd:,.0f}/month "
+        f"(${c.usd_per_user_month:.2f} per user) on {c.replicas:,} replica(s) at "
         f"{format_load(c.load_mode, approx(c.load_mode, c.load))}"
         for c in costs
     ]
@@ -50,7 +58,7 @@ def headline(analysis: Analysis) -> str:
             best = min(paying, key=lambda c: c.break_even_users or math.inf)
             text += (
                 f" The hosted API costs ${hosted:.2f} per user; self-hosting on "
-                f"{best.deployment} pays from about {best.break_even_users:,.0f} users."
+                f"{option_name(best, costs)} pays from about {best.break_even_users:,.0f} users."
             )
         else:
             text += (
@@ -66,7 +74,7 @@ def build_budget(analysis: Analysis, scenarios: list[Scenario]) -> BudgetBrief:
     e = analysis.economics
     costs = sorted(analysis.costs, key=lambda c: c.deployment)
     users = sorted({*USER_LADDER, e.profile.users} if e else set(USER_LADDER))
-    header = ["Users", *(f"{c.deployment}" for c in costs)]
+    header = ["Users", *(option_name(c, costs) for c in costs)]
     hosted = costs[0].hosted_usd_per_user_month if costs else None
     if hosted is not None:
         header.append("Hosted API")
@@ -87,7 +95,7 @@ def build_budget(analysis: Analysis, scenarios: list[Scenario]) -> BudgetBrief:
             replicas = max(1, math.ceil(n / c.users_per_replica))
             fleet.append(
                 {
-                    "option": c.deployment,
+                    "option": option_name(c, costs),
                     "users": n,
                     "monthly_usd": replicas * c.replica_hour_usd * HOURS_PER_MONTH,
                 }
@@ -112,7 +120,7 @@ def build_budget(analysis: Analysis, scenarios: list[Scenario]) -> BudgetBrief:
     ]
     if bars:
         chart_svgs["sensitivity"] = charts.sensitivity_chart(bars)
-    names = ", ".join(c.deployment for c in costs) or "no priced deployment"
+    names = ", ".join(dict.fromkeys(c.deployment for c in costs)) or "no priced deployment"
     return BudgetBrief(
         title=f"Cost per user: {names}",
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
