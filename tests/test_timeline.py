@@ -228,3 +228,14 @@ def test_every_timed_level_gets_its_timeline_in_the_analysis(tmp_path) -> None:
     assert a.timelines[keys["r10"]]["in_flight"].max() > 5
     assert a.steadiness[keys["r10"]].status == "unsustainable"
     assert any(f.kind == "unsustainable" for f in a.findings)
+    # the JSON brief carries each level's story in numbers
+    import json
+
+    from loadlens.report.brief import build_brief
+    from loadlens.report.render import render_json
+
+    doc = json.loads(render_json(build_brief(a), a))
+    story = {x["run_id"]: x for x in doc["levels_over_time"]}
+    assert story[keys["r10"]]["steadiness"]["status"] == "unsustainable"
+    assert story[keys["r10"]]["spread"]["p99_over_p50"] > 1
+    assert doc["warmup"] == {"policy": "kept", "excluded": {}}

@@ -122,7 +122,7 @@ class SLO(BaseModel):
 
     def __str__(self) -> str:
         if self.metric == "latency_rise":
-            return "sustained load (latency not growing through the run)"
+            return "sustained load"
         return f"{self.label} ≤ {self.format(self.threshold_s)}"
 
 

@@ -103,9 +103,23 @@ def render_markdown(brief: Brief) -> str:
 
 
 def render_json(brief: Brief, analysis: Analysis) -> bytes:
+    from dataclasses import asdict
+
+    def over_time(run_id: str) -> dict[str, Any]:
+        """A level's story in numbers: steady or not, its cold start, its spread."""
+        parts = {
+            "steadiness": analysis.steadiness.get(run_id),
+            "cold_start": analysis.cold_starts.get(run_id),
+            "spread": analysis.spreads.get(run_id),
+        }
+        return {"run_id": run_id, **{k: asdict(v) if v else None for k, v in parts.items()}}
+
     doc = {
         **brief.model_dump(mode="json", exclude={"charts"}),
         "levels": analysis.levels.to_dicts(),
+        "levels_over_time": [over_time(r) for r in analysis.levels["run_id"].to_list()],
+        "early_warnings": [asdict(w) for w in analysis.strains],
+        "warmup": {"policy": analysis.warmup, "excluded": analysis.excluded},
     }
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
