@@ -82,3 +82,11 @@ def test_no_knee_in_a_flat_latency_curve() -> None:
     # 94 -> 119 ms over the sweep, with one bump: noise, not a turn to steep.
     flat = _levels([0.5, 1, 2], [1.0, 2.0, 3.0], p95=[0.094, 0.113, 0.119])
     assert latency_knee(flat, ("p95_e2e_s",)) == []
+
+
+def test_usl_peak_with_contention_past_one_is_at_one_request() -> None:
+    from loadlens.analysis.saturation import UslFit
+
+    fields = {f: 0.0 for f in UslFit.__dataclass_fields__}
+    fit = UslFit(**{**fields, "deployment": "d", "sigma": 1.3, "kappa": 0.01})
+    assert fit.peak_concurrency == 1.0

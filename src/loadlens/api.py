@@ -50,7 +50,7 @@ from loadlens.analysis.timeline import (
     warmup_exclusion,
 )
 from loadlens.analysis.variants import series_names
-from loadlens.analysis.whatif import solve
+from loadlens.analysis.whatif import RagSpec, rag_whatifs, solve
 from loadlens.config import SLO, Config, with_error_budget
 from loadlens.errors import InternalError, LoadlensError, TraceFormatError, WarehouseError
 from loadlens.findings import build_findings
@@ -112,6 +112,7 @@ def analyze(
     *,
     stand_in: bool = False,
     exclude_warmup: str = "0",
+    what_if: RagSpec | None = None,
 ) -> Analysis:
     """Run the models over the warehouse's runs of `deployments` (all when None).
 
@@ -119,7 +120,8 @@ def analyze(
     deployment that differ in workload or server settings are analysed as series of it.
     A level's cold start (its first requests far slower than the rest) stays in every
     statistic unless `exclude_warmup` says otherwise: "auto" leaves out each cold start
-    found, a number N the first N requests (by start) of every level.
+    found, a number N the first N requests (by start) of every level. `what_if` (e.g.
+    `RagSpec.parse("rag=4x512+200ms")`) adds that what-if's prediction to `whatifs`.
     """
     slos = with_error_budget(slos)
     runs = wh.runs(deployments)
@@ -142,7 +144,8 @@ def analyze(
     # A level's story over time needs a steady load: not a burst, not an unrecorded one.
     steady_loads = runs.filter(pl.col("load_mode").is_in(["rate", "concurrency"]))["run_id"]
     timed = requests.filter(pl.col("run_id").is_in(steady_loads.implode()))
-    cold = cold_starts(timed)
+    closed = runs.filter(pl.col("load_mode") == "concurrency")
+    cold = cold_starts(timed, dict(zip(closed["run_id"], closed["load_value"], strict=True)))
     warmup, excluded = warmup_exclusion(timed, cold, exclude_warmup)
     if not excluded.is_empty():
         requests = requests.join(excluded, on=["run_id", "seq"], how="anti")
@@ -236,7 +239,8 @@ def analyze(
             levels, frozenset(s.run_id for s in short if s.status == "client_shortfall")
         ),
         drivers=drivers,
-        whatifs=solve(levels, requests, runs, binding, slos),
+        whatifs=solve(levels, requests, runs, binding, slos)
+        + rag_whatifs(levels, requests, runs, samples, slos, what_if, confidence),
         stacked=stacked(runs, requests),
         costs=costs,
         scenarios=(

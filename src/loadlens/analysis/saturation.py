@@ -244,7 +244,10 @@ class UslFit:
 
     @property
     def peak_concurrency(self) -> float:
-        """N* = √((1−σ)/κ): where throughput peaks (∞ without coherency cost)."""
+        """N* = √((1−σ)/κ): where throughput peaks (∞ without coherency cost; 1 where
+        contention alone, σ ≥ 1, makes every added request cost more than it brings)."""
+        if self.sigma >= 1:
+            return 1.0
         return math.sqrt((1 - self.sigma) / self.kappa) if self.kappa > 0 else math.inf
 
     def throughput(self, n: float) -> float:

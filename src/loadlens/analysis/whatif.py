@@ -21,6 +21,8 @@
   the SLO statistic interpolated between measured levels, never extrapolated.
 
 Each solution is the smallest change meeting every breached SLO; its basis is stated.
+- Retrieved context (`--what-if rag=4x512+200ms`, asked for, not searched): every prompt
+  longer and a retrieval latency added, predicted per level (analysis/rag.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import polars as pl
 
 from loadlens.analysis.drivers import prefill_fit
 from loadlens.analysis.levels import request_metrics
+from loadlens.analysis.rag import RagPrediction, RagSpec
+from loadlens.analysis.rag import predict as rag_predict
 from loadlens.analysis.saturation import SloBoundary, value_at
 from loadlens.config import SLO
 from loadlens.trace import stored_object
@@ -44,12 +48,13 @@ class WhatIf:
     deployment: str
     load_mode: str
     load: float
-    change: str  # "output_scale" | "input_scale" | "replicas"
-    value: float  # k for scales, replica count for replicas
+    change: str  # "output_scale" | "input_scale" | "replicas" | "rag"
+    value: float  # k for scales, replica count for replicas, tokens added for rag
     predicted: dict[str, float]  # SLO column -> predicted value
     basis: str
     at_cap_share: float | None = None  # share of outputs at the level's length cap
     reasoning_share: float | None = None  # share of output tokens that were reasoning
+    rag: RagPrediction | None = None  # change "rag": the prediction per level, or why none
 
 
 def _quantile(values: pl.Series, q: float) -> float | None:
@@ -355,3 +360,62 @@ def describe(w: WhatIf, output_mean: float | None = None) -> str:
     if w.change == "input_scale":
         return f"trimming prompts by {1 - w.value:.0%}"
     return f"spreading the load over {w.value:g} replicas"
+
+
+def rag_whatifs(
+    levels: pl.DataFrame,
+    requests: pl.DataFrame,
+    runs: pl.DataFrame,
+    samples: pl.DataFrame,
+    slos: tuple[SLO, ...],
+    spec: RagSpec | None,
+    confidence: float = 0.95,
+) -> list[WhatIf]:
+    """The RAG what-if (analysis/rag.py) as one WhatIf per deployment and load mode, at
+    the highest level meeting every SLO as measured (the lightest if none does, the highest
+    if none breaks): `value` the tokens added, `rag` the whole prediction or why none."""
+    if spec is None:
+        return []
+    out = []
+    for pred in rag_predict(levels, requests, runs, samples, slos, spec, confidence):
+        b = pred.before
+        loads = [lv.load for lv in pred.levels]
+        if b is None or b.status == "never_breached":
+            load = max(loads) if loads else math.nan
+        elif b.status == "breached_at_lowest" or b.last_ok is None:
+            load = min(loads) if loads else math.nan
+        else:
+            load = b.last_ok.load
+        level = pred.level(load)
+        out.append(
+            WhatIf(
+                pred.deployment,
+                pred.load_mode,
+                load,
+                "rag",
+                float(spec.added_tokens),
+                level.predicted if level else {},
+                _rag_basis(pred),
+                rag=pred,
+            )
+        )
+    return out
+
+
+def _rag_basis(pred: RagPrediction) -> str:
+    if pred.refused or pred.slope is None:
+        return "not predicted: the model needs a concurrency sweep whose prompts vary in length"
+    s = pred.slope
+    kv = (
+        f"KV cache about {pred.kv_capacity_tokens:,.0f} tokens (from kv_cache_usage × running), "
+        f"so about {pred.kv_sequences:.0f} sequences of the new length fit"
+        if pred.kv_capacity_tokens and pred.kv_sequences
+        else "KV-cache room not known (no kv_cache_usage scraped): requests may queue for it "
+        "earlier than predicted"
+    )
+    return (
+        f"prefill {s.b * 1e6:.0f} µs per prompt token (range {s.b_lo * 1e6:.0f}–"
+        f"{s.b_hi * 1e6:.0f}), fitted on {s.n} requests at concurrency {s.load:g} with prompts "
+        f"of {s.input_min:,.0f}–{s.input_max:,.0f} tokens, stalling every running sequence's "
+        f"decode per prompt admitted; {kv}; not modelled: {'; '.join(pred.not_modelled)}"
+    )
