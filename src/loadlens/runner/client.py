@@ -196,17 +196,7 @@ async def send(
         except ResponseTooLarge as e:
             record.status, record.error = "error", str(e)
         except Exception as e:  # every failure is classified below, none escapes
-            if (
-                not answered
-                and record.resent < MAX_RESENDS
-                and request_id in client.reused
-                and _lost_unsent(e)
-            ):
-                # A pooled connection the server had closed (llama.cpp's HTTP threads
-                # drop kept-alive connections they cannot serve): the request never
-                # reached it, so it is sent again, as aiohttp does for idempotent
-                # requests, and each re-send is counted.
-                record.resent += 1
+            if _resend(client, record, request_id, e, answered):
                 continue
             record.status, record.error = classify(e, answered, timeout_s)
             _read_events(record, lines, api, complete=False)
@@ -259,17 +249,25 @@ async def _send_unstreamed(
         except ResponseTooLarge as e:
             record.status, record.error = "error", str(e)
         except Exception as e:  # every failure is classified below, none escapes
-            if (
-                not answered
-                and record.resent < MAX_RESENDS
-                and request_id in client.reused
-                and _lost_unsent(e)
-            ):
-                record.resent += 1
+            if _resend(client, record, request_id, e, answered):
                 continue
             record.status, record.error = classify(e, answered, timeout_s)
         break
     return _finish(client, record, request_id)
+
+
+def _resend(
+    client: Client, record: Record, request_id: str, e: BaseException, answered: bool
+) -> bool:
+    """Whether to send again, counting it: a pooled connection the server had closed
+    (llama.cpp's HTTP threads drop kept-alive connections they cannot serve) lost the
+    request unsent, as aiohttp re-sends idempotent requests; at most MAX_RESENDS times."""
+    if answered or record.resent >= MAX_RESENDS or request_id not in client.reused:
+        return False
+    if not _lost_unsent(e):
+        return False
+    record.resent += 1
+    return True
 
 
 def _finish(client: Client, record: Record, request_id: str) -> Record:
