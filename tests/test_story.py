@@ -137,9 +137,10 @@ def test_level_table_marks_unsustainable_levels_and_cold_starts(story) -> None:
     cold = {r["load"]: r["cold"] for r in brief.level_tables["a100-vllm-tp1"] if r["cold"]}
     assert cold == {
         f"concurrency {analysis.runs.filter(pl.col('run_id') == k)['load_value'][0]:g}": (
-            f"cold start ×{c.n_slow}"
+            f"{'first wave' if c.first_wave else 'cold start'} ×{c.n_slow}"
         )
         for k, c in analysis.cold_starts.items()
+        if k in set(analysis.runs.filter(pl.col("deployment") == "a100-vllm-tp1")["run_id"])
     }
 
 

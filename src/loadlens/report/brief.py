@@ -471,12 +471,13 @@ def _verdict_cell(missed: tuple[str, ...] | None, disturbed: bool = False) -> st
 
 
 def _cold_cell(analysis: Analysis, run_id: str) -> str:
-    """`cold start ×10` (its first 10 requests far slower, kept in the statistics), `cold
-    start ×10, left out`, or empty."""
+    """`cold start ×10` (its first 10 requests far slower, kept in the statistics), `first
+    wave ×40` (a closed-loop level's streams starting together), `…, left out`, or empty."""
     c = analysis.cold_starts.get(run_id)
     if c is None:
         return ""
-    return f"cold start ×{c.n_slow}" + (", left out" if analysis.excluded.get(run_id) else "")
+    kind = "first wave" if c.first_wave else "cold start"
+    return f"{kind} ×{c.n_slow}" + (", left out" if analysis.excluded.get(run_id) else "")
 
 
 def _ci(row: dict[str, Any], col: str) -> str:
@@ -517,11 +518,19 @@ def method_notes(analysis: Analysis) -> list[str]:
 def warmup_note(analysis: Analysis) -> str:
     """Which warm-up policy the statistics follow, and what it left out."""
     cold = len(analysis.cold_starts)
+    waves = sum(c.first_wave for c in analysis.cold_starts.values())
     left = sum(analysis.excluded.values())
     levels = f"{len(analysis.excluded)} level{'s' if len(analysis.excluded) != 1 else ''}"
     if analysis.warmup == "kept":
+        began = (
+            f"a cold start or first wave ({waves} first wave{'s' if waves != 1 else ''})"
+            if waves and waves < cold
+            else "a first wave (its streams' first requests queued together)"
+            if waves
+            else "a cold start"
+        )
         found = (
-            f"; {cold} level{'s' if cold != 1 else ''} began with a cold start, kept in "
+            f"; {cold} level{'s' if cold != 1 else ''} began with {began}, kept in "
             "their statistics and reported in the findings (--exclude-warmup auto leaves "
             "those requests out)"
             if cold
@@ -530,7 +539,8 @@ def warmup_note(analysis: Analysis) -> str:
         return "Warm-up: every request is in the statistics (--exclude-warmup 0)" + found + "."
     if analysis.warmup == "auto":
         return (
-            "Warm-up: --exclude-warmup auto: the cold start found at the beginning of "
+            "Warm-up: --exclude-warmup auto: the slow first requests (cold start or first "
+            "wave) found at the beginning of "
             f"{levels} is left out of their statistics ({left:,} requests in all); every "
             "other level keeps all its requests."
         )
