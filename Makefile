@@ -52,6 +52,9 @@ bench-ingest: $(STAMP)  ## ingest + report a generated 1,000,000-request trace; 
 bench-runner: $(STAMP)  ## the sweep runner against serve-sim, up to 1,000 streams
 	$(BIN)/python bench/runner.py
 
+bench-brief: $(STAMP)  ## one capacity brief (PDF) over 50 deployments, against the JSON brief
+	$(BIN)/python bench/brief_scale.py
+
 bench-scrape: $(STAMP)  ## p95 TTFT at c32 with and without scraping a 4 MB /metrics every second
 	$(BIN)/python bench/scrape_cost.py
 

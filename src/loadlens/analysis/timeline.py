@@ -299,59 +299,137 @@ def timeline(
     requests: pl.DataFrame, samples: pl.DataFrame, run_id: str, windows: int = WINDOWS * 2
 ) -> pl.DataFrame:
     """One level over time: per window (t = its middle, seconds from the first send),
-    requests in flight (time-averaged), completions per second, p50/p95 TTFT and E2E, and
-    the mean of each server signal sampled in the window (a column per signal)."""
-    rows = requests.filter(
-        (pl.col("run_id") == run_id)
-        & pl.col("start_s").is_not_null()
-        & pl.col("e2e_s").is_not_null()
-    )
+    requests in flight (time-averaged), completions per second, p50/p95 TTFT (by send
+    window, successful requests) and E2E (by completion window), and the mean of each
+    server signal sampled in the window (a column per signal)."""
+    rows = requests.filter(pl.col("run_id") == run_id)
+    return _timelines(rows, samples, windows, minimum=1).get(run_id, pl.DataFrame())
+
+
+def timelines(requests: pl.DataFrame, samples: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """`timeline` of every level with at least MIN_REQUESTS timed requests, computed for
+    all levels in one pass (a level's windows are its own)."""
+    return _timelines(requests, samples, WINDOWS * 2, minimum=MIN_REQUESTS)
+
+
+def _timelines(
+    requests: pl.DataFrame, samples: pl.DataFrame, windows: int, minimum: int
+) -> dict[str, pl.DataFrame]:
+    rows = requests.filter(pl.col("start_s").is_not_null() & pl.col("e2e_s").is_not_null())
     if rows.is_empty():
-        return pl.DataFrame()
-    t0 = float(rows["start_s"].min())  # type: ignore[arg-type]
-    t1 = float((rows["start_s"] + rows["e2e_s"]).max())  # type: ignore[arg-type]
-    width = (t1 - t0) / windows if t1 > t0 else 1.0
-    edges = [t0 + i * width for i in range(windows + 1)]
-    starts, ends = rows["start_s"], rows["start_s"] + rows["e2e_s"]
-    ok = rows["status"] == "ok"
-    out = []
-    for i in range(windows):
-        a, b = edges[i], edges[i + 1]
-        busy = float(
-            (ends.clip(upper_bound=b) - starts.clip(lower_bound=a)).clip(lower_bound=0).sum()
+        return {}
+    end = pl.col("start_s") + pl.col("e2e_s")
+    spans = (
+        rows.group_by("run_id")
+        .agg(t0=pl.col("start_s").min(), t1=end.max(), n=pl.len())
+        .filter(pl.col("n") >= minimum)
+        .with_columns(
+            width=pl.when(pl.col("t1") > pl.col("t0"))
+            .then((pl.col("t1") - pl.col("t0")) / windows)
+            .otherwise(1.0)
         )
-        last = i == windows - 1
-        done = rows.filter((ends >= a) & ((ends <= b) if last else (ends < b)))
-        done_ok = done.filter(pl.col("status") == "ok")
-        started = rows.filter((starts >= a) & (starts < b) & ok)
-        out.append(
-            {
-                "t_s": (a + b) / 2 - t0,
-                "in_flight": busy / width,
-                "completions_per_s": done.height / width,
-                "p50_ttft_s": started["ttft_s"].quantile(0.5, "linear"),
-                "p95_ttft_s": started["ttft_s"].quantile(0.95, "linear"),
-                "p50_e2e_s": done_ok["e2e_s"].quantile(0.5, "linear"),
-                "p95_e2e_s": done_ok["e2e_s"].quantile(0.95, "linear"),
-            }
+    )
+    if spans.is_empty():
+        return {}
+    rows = rows.join(spans.select("run_id", "t0", "width"), on="run_id")
+
+    def window(t: pl.Expr) -> pl.Expr:
+        return ((t - pl.col("t0")) / pl.col("width")).floor().clip(0, windows - 1).cast(pl.Int32)
+
+    ok = pl.col("status") == "ok"
+    by_start = (
+        rows.filter(ok)
+        .with_columns(window=window(pl.col("start_s")))
+        .group_by("run_id", "window")
+        .agg(
+            p50_ttft_s=pl.col("ttft_s").quantile(0.5, "linear"),
+            p95_ttft_s=pl.col("ttft_s").quantile(0.95, "linear"),
         )
-    frame = pl.DataFrame(out)
-    level_samples = samples.filter(pl.col("run_id") == run_id) if samples.height else samples
-    if level_samples.height:
+    )
+    by_end = (
+        rows.with_columns(window=window(end))
+        .group_by("run_id", "window")
+        .agg(
+            done=pl.len(),
+            p50_e2e_s=pl.col("e2e_s").filter(ok).quantile(0.5, "linear"),
+            p95_e2e_s=pl.col("e2e_s").filter(ok).quantile(0.95, "linear"),
+        )
+    )
+    grid = spans.select("run_id", "t0", "width").join(
+        pl.DataFrame({"window": pl.int_range(windows, eager=True, dtype=pl.Int32)}), how="cross"
+    )
+    frame = (
+        grid.join(by_start, on=["run_id", "window"], how="left")
+        .join(by_end, on=["run_id", "window"], how="left")
+        .with_columns(
+            t_s=(pl.col("window") + 0.5) * pl.col("width"),
+            completions_per_s=pl.col("done").fill_null(0) / pl.col("width"),
+        )
+    )
+    busy = _busy_time(rows, spans, windows)
+    frame = frame.join(busy, on=["run_id", "window"], how="left").with_columns(
+        in_flight=pl.col("busy_s").fill_null(0.0) / pl.col("width")
+    )
+    if samples.height:
         binned = (
-            level_samples.with_columns(window=((pl.col("t_s") - t0) / width).floor().cast(pl.Int32))
+            samples.join(spans.select("run_id", "t0", "width"), on="run_id")
+            .with_columns(window=((pl.col("t_s") - pl.col("t0")) / pl.col("width")).floor())
             .filter((pl.col("window") >= 0) & (pl.col("window") < windows))
-            .group_by("window", "signal")
-            .agg(pl.col("value").mean())
-            .pivot(on="signal", index="window", values="value")
-        )
-        frame = (
-            frame.with_row_index("window")
             .with_columns(pl.col("window").cast(pl.Int32))
-            .join(binned, on="window", how="left")
-            .drop("window")
+            .group_by("run_id", "window", "signal")
+            .agg(pl.col("value").mean())
         )
-    return frame
+    columns = [
+        "t_s",
+        "in_flight",
+        "completions_per_s",
+        "p50_ttft_s",
+        "p95_ttft_s",
+        "p50_e2e_s",
+        "p95_e2e_s",
+    ]
+    out = {}
+    for (run_id,), level in frame.sort("run_id", "window").group_by("run_id", maintain_order=True):
+        table = level.select("window", *columns)
+        if samples.height:
+            signals = binned.filter(pl.col("run_id") == run_id)
+            if signals.height:
+                table = table.join(
+                    signals.pivot(on="signal", index="window", values="value"),
+                    on="window",
+                    how="left",
+                )
+        out[str(run_id)] = table.drop("window")
+    return out
+
+
+def _busy_time(rows: pl.DataFrame, spans: pl.DataFrame, windows: int) -> pl.DataFrame:
+    """Per run and window, the request-seconds in flight inside it: B(x) = Σ min(max(x −
+    start, 0), E2E) is the busy time before x, so a window holds B(b) − B(a); B at every
+    edge from sorted starts and ends with their prefix sums."""
+    out = []
+    width = dict(zip(spans["run_id"], zip(spans["t0"], spans["width"], strict=True), strict=True))
+    for (run_id,), level in rows.group_by("run_id"):
+        t0, w = width[str(run_id)]
+        edges = pl.Series([t0 + w * i for i in range(windows + 1)], dtype=pl.Float64)
+
+        def before(times: pl.Series, edges: pl.Series = edges) -> pl.Series:
+            ordered = times.sort()
+            prefix = pl.concat([pl.Series([0.0]), ordered.cum_sum()])
+            k = ordered.search_sorted(edges, side="left").cast(pl.Int64)
+            return edges * k.cast(pl.Float64) - prefix.gather(k)
+
+        busy = before(level["start_s"]) - before(level["start_s"] + level["e2e_s"])
+        out.append(
+            pl.DataFrame(
+                {
+                    "run_id": [str(run_id)] * windows,
+                    "window": pl.int_range(windows, eager=True, dtype=pl.Int32),
+                    "busy_s": busy.diff().slice(1),
+                }
+            )
+        )
+    return pl.concat(out)
 
 
 def sustain_boundaries(levels: pl.DataFrame, steady: dict[str, Steadiness]) -> list[SloBoundary]:
@@ -430,17 +508,3 @@ def warmup_exclusion(
         .select("run_id", "seq")
     )
     return policy, firsts
-
-
-def timelines(requests: pl.DataFrame, samples: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """`timeline` of every level with at least MIN_REQUESTS timed requests."""
-    counts = (
-        requests.filter(pl.col("start_s").is_not_null() & pl.col("e2e_s").is_not_null())
-        .group_by("run_id")
-        .len()
-    )
-    return {
-        run_id: timeline(requests, samples, run_id)
-        for run_id, n in counts.iter_rows()
-        if n >= MIN_REQUESTS
-    }

@@ -657,6 +657,42 @@ def axis_charts(analysis: Analysis) -> list[dict[str, str]]:
 
 SWEEP_NAMES = {"concurrency": "concurrency sweep", "rate": "request-rate sweep"}
 GRID_COLUMNS = 8  # levels per row of small multiples
+# Series whose story is drawn: each costs about 1.5 s of charts and two pages, so a brief
+# of many options draws the ones a reader needs first (the recommended option and its
+# runner-up, then those with an early warning or a load they do not sustain, then the
+# rest in order) and says where the others are.
+STORY_SERIES = 6
+
+
+def _story_order(analysis: Analysis, names: list[str]) -> list[str]:
+    """`names` (series), the ones whose story the brief draws first."""
+    rec = analysis.recommendation
+    first = [n for n in (rec.best, rec.runner_up) if n] if rec else []
+    strained = {w.deployment for w in analysis.strains}
+    unsustained = {b.deployment for b in analysis.boundaries if b.slo == SUSTAINED}
+
+    def rank(name: str) -> tuple[int, int]:
+        if name in first:
+            return (0, first.index(name))
+        return (1 if name in strained or name in unsustained else 2, names.index(name))
+
+    return sorted(dict.fromkeys(names), key=rank)
+
+
+def _drawn_series(analysis: Analysis, names: list[str]) -> set[str]:
+    return set(_story_order(analysis, names)[:STORY_SERIES])
+
+
+def _stories_left_out(analysis: Analysis, names: list[str]) -> str | None:
+    left = [n for n in _story_order(analysis, names)[STORY_SERIES:]]
+    if not left:
+        return None
+    shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    return (
+        f"The stories over time of {len(left)} more options ({shown}) are not drawn here, to "
+        "keep the brief short: `loadlens report -d NAME` draws one option's, and `--format "
+        "json` carries every level's in numbers (levels_over_time)."
+    )
 
 
 def _series(analysis: Analysis) -> list[tuple[str, str, list[dict[str, Any]]]]:
@@ -706,7 +742,13 @@ def stories(analysis: Analysis) -> tuple[list[dict[str, str]], list[str]]:
 
     figures, notes = [], []
     level = {r["run_id"]: r for r in analysis.levels.iter_rows(named=True)}
-    for name, mode, picked in story_levels(analysis):
+    series = story_levels(analysis)
+    drawn_series = _drawn_series(analysis, [name for name, _, _ in series])
+    if left_out := _stories_left_out(analysis, [name for name, _, _ in series]):
+        notes.append(left_out)
+    for name, mode, picked in series:
+        if name not in drawn_series:
+            continue
         title = _series_title(analysis, name, mode)
         drawn = [(run_id, role) for run_id, role in picked if run_id in analysis.timelines]
         lacking = [run_id for run_id, _ in picked if run_id not in analysis.timelines]
@@ -754,9 +796,11 @@ def story_grids(analysis: Analysis) -> list[dict[str, str]]:
     from loadlens import charts  # altair: loaded only to draw (~0.7 s)
 
     out = []
-    for name, mode, rows in _series(analysis):
+    series = _series(analysis)
+    drawn_series = _drawn_series(analysis, [name for name, _, _ in series])
+    for name, mode, rows in series:
         timed = [r for r in rows if r["run_id"] in analysis.timelines]
-        if not timed:
+        if not timed or name not in drawn_series:
             continue
         unsustainable = [
             r["load_value"]
