@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY_SRC := src tests bench sample_data scripts
 
-.PHONY: install demo test lint bench bench-ingest bench-runner bench-scrape bench-peer bench-peers sample-data clean \
+.PHONY: install demo test lint bench bench-ingest bench-runner bench-scrape bench-peer bench-peers bench-brief sample-data clean \
 	engine demo-real test-engine bench-whatif-real bench-whatif-rag
 
 install: $(STAMP)
