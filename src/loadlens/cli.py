@@ -80,6 +80,9 @@ SloOpt = Annotated[
 
 
 interrupt_said: list[bool] = []  # a Ctrl-C was answered here (see loadlens.__main__)
+# Called when a command has finished and said so (loadlens.__main__: from then on a Ctrl-C
+# cannot turn a finished run into an interrupted one).
+after_command: list[Callable[[], object]] = []
 
 
 def handles_errors(fn: F) -> F:
@@ -90,7 +93,10 @@ def handles_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            for done in after_command:
+                done()
+            return result
         except LoadlensError as e:
             # One line, whatever a library put in the message (polars writes several).
             line = " ".join(str(e).split())
