@@ -262,3 +262,14 @@ def test_a_folder_without_a_trace_is_refused_not_an_empty_deployment(
     if db.exists():
         with Warehouse(db) as wh:
             assert wh.counts()["deployments"] == 0
+
+
+def test_a_what_if_in_the_config_is_predicted_by_every_report(db: Path, tmp_path: Path) -> None:
+    config = tmp_path / "loadlens.toml"
+    config.write_text('what_if = "rag=4x512+200ms"\n')
+    assert run("ingest", GOLDEN, "-d", "dep", "--db", db).exit_code == 0
+    said = run("--config", config, "findings", "--db", db)
+    assert said.exit_code == 0 and "4 retrieved chunks of 512 tokens" in said.output, said.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('what_if = "rag=lots"\n')
+    _assert_clean_failure(run("--config", bad, "findings", "--db", db), tmp_path / "x", "rag")

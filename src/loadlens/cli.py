@@ -391,7 +391,7 @@ def _analysis(
             config,
             stand_in=config.slo_stand_in if stand_in is None else stand_in,
             exclude_warmup=exclude_warmup or config.exclude_warmup,
-            what_if=RagSpec.parse(what_if) if what_if else None,
+            what_if=RagSpec.parse(spec) if (spec := what_if or config.what_if) else None,
         )
 
 
@@ -455,7 +455,7 @@ def report(
             metavar="rag=CHUNKSxTOKENS[+MSms]",
             help="Predict a change from the runs: rag=4x512+200ms adds 4 retrieved chunks of "
             "512 tokens to every prompt and 200 ms of retrieval (TTFT, E2E, capacity within "
-            "SLO, cost per user), or says why the runs cannot tell.",
+            "SLO, cost per user), or says why the runs cannot tell (config: what_if).",
             show_default=False,
         ),
     ] = None,

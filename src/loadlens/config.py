@@ -285,6 +285,7 @@ class Config(BaseModel):
     # Judge a percentile SLO a file lacks on the next higher percentile it carries.
     slo_stand_in: bool = False
     exclude_warmup: str = "0"  # cold starts: 0 kept, auto left out where found, N first N
+    what_if: str | None = None  # e.g. "rag=4x512+200ms": a what-if every report predicts
     headroom: float = Field(default=0.8, gt=0, le=1)  # stable zone: of min(SLO limit, knee)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
