@@ -239,3 +239,36 @@ def test_every_timed_level_gets_its_timeline_in_the_analysis(tmp_path) -> None:
     assert story[keys["r10"]]["steadiness"]["status"] == "unsustainable"
     assert story[keys["r10"]]["spread"]["p99_over_p50"] > 1
     assert doc["warmup"] == {"policy": "kept", "excluded": {}}
+
+
+def test_latency_that_turns_unpredictable_before_it_turns_slow_is_a_warning() -> None:
+    from types import SimpleNamespace
+
+    from loadlens.analysis.strain import unpredictable
+    from loadlens.analysis.timeline import Spread
+    from loadlens.findings import unpredictable as finding
+
+    levels = pl.DataFrame(
+        {
+            "run_id": ["c1", "c10", "c20", "c40"],
+            "deployment": ["d"] * 4,
+            "load_mode": ["concurrency"] * 4,
+            "load_value": [1.0, 10.0, 20.0, 40.0],
+        }
+    )
+    spreads = {
+        "c1": Spread("c1", 1.3, 0.1, 0.0, 0.0),
+        "c10": Spread("c10", 1.6, 0.2, 0.01, 0.0),
+        "c20": Spread("c20", 3.4, 0.6, 0.12, 0.02),
+        "c40": Spread("c40", 5.0, 0.9, 0.3, 0.05),
+    }
+    missed = {"c1": (), "c10": (), "c20": (), "c40": ("p95 E2E",)}
+    (u,) = unpredictable(levels, spreads, missed)
+    assert (u.load, u.p99_over_p50, u.base_p99_over_p50) == (20.0, 3.4, 1.3)
+    (f,) = finding.find(SimpleNamespace(unpredictable=[u]))
+    assert f.severity == "warning" and "At concurrency 20 every SLO of d holds" in f.sentence
+    assert "p99 E2E is 3.4× the median (1.3× at concurrency 1)" in f.sentence
+    assert "12% of requests take over twice the median" in f.sentence
+    # past the SLO it is slow, not a warning of it
+    missed["c20"] = ("p95 E2E",)
+    assert not unpredictable(levels, spreads, missed)

@@ -38,7 +38,7 @@ from loadlens.analysis.saturation import (
 )
 from loadlens.analysis.sensitivity import scenarios
 from loadlens.analysis.shortfall import client_disturbed, shortfalls
-from loadlens.analysis.strain import early_warnings
+from loadlens.analysis.strain import early_warnings, unpredictable
 from loadlens.analysis.timeline import (
     STALL_FACTOR,
     SUSTAINED,
@@ -271,6 +271,7 @@ def analyze(
             {k: tuple(v) for k, v in missed.items()},
             slos,
         ),
+        unpredictable=unpredictable(levels, spread, {k: tuple(v) for k, v in missed.items()}),
         timelines=timelines(timed, samples),
         warmup=warmup,
         excluded={str(k): int(v) for k, v in excluded.group_by("run_id").len().iter_rows()},

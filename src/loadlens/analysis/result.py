@@ -27,7 +27,7 @@ from loadlens.analysis.saturation import (
     UslFit,
 )
 from loadlens.analysis.shortfall import Shortfall
-from loadlens.analysis.strain import Strain
+from loadlens.analysis.strain import Strain, Unpredictable
 from loadlens.analysis.timeline import ColdStart, Spread, Steadiness
 from loadlens.analysis.whatif import WhatIf
 from loadlens.config import SLO, Config
@@ -127,6 +127,8 @@ class Analysis:
     cold_starts: dict[str, ColdStart] = field(default_factory=dict)
     spreads: dict[str, Spread] = field(default_factory=dict)
     strains: list[Strain] = field(default_factory=list)  # early warnings, per series
+    # per series, the first load meeting every SLO whose latency turned unpredictable
+    unpredictable: list[Unpredictable] = field(default_factory=list)
     # per timed level (a steady load, enough requests with start times): the level over
     # time, windowed (analysis/timeline.timeline), for the brief's story figures
     timelines: dict[str, pl.DataFrame] = field(default_factory=dict)

@@ -142,3 +142,70 @@ def _headroom(row: dict[str, Any], slos: tuple[SLO, ...]) -> tuple[float | None,
         if best is None or left < best[0]:
             best = (left, slo.label)
     return (best[0], best[1]) if best else (None, None)
+
+
+SLOW_SHARE = 0.10  # requests slower than twice the median: a tail users notice
+
+
+@dataclass(frozen=True)
+class Unpredictable:
+    """The first load of a series that meets every SLO but whose latency users can no
+    longer predict: its spread jumped against the lightest load's."""
+
+    deployment: str
+    load_mode: str
+    load: float
+    run_id: str
+    p99_over_p50: float | None
+    base_load: float
+    base_p99_over_p50: float | None
+    slow_share: float | None
+    stall_share: float | None
+
+
+def unpredictable(
+    levels: pl.DataFrame, spreads: dict[str, Any], missed: dict[str, tuple[str, ...]]
+) -> list[Unpredictable]:
+    """Per series, the first level meeting every SLO where E2E p99/p50 reaches
+    UNPREDICTABLE and SPREAD_JUMP× the lightest load's, or where SLOW_SHARE of requests
+    take over twice the median (against under half that share at the lightest load)."""
+    out = []
+    placed = levels.filter(pl.col("load_value").is_not_null()).sort("load_value")
+    for (deployment, mode), group in placed.group_by(
+        "deployment", "load_mode", maintain_order=True
+    ):
+        rows = [r for r in group.to_dicts() if r["run_id"] in spreads]
+        if len(rows) < 2:
+            continue
+        base = spreads[rows[0]["run_id"]]
+        for row in rows[1:]:
+            if missed.get(row["run_id"]) != ():
+                continue
+            s = spreads[row["run_id"]]
+            jumped = (
+                s.p99_over_p50 is not None
+                and base.p99_over_p50
+                and s.p99_over_p50 >= UNPREDICTABLE
+                and s.p99_over_p50 >= SPREAD_JUMP * base.p99_over_p50
+            )
+            tail = (
+                s.slow_share is not None
+                and s.slow_share >= SLOW_SHARE
+                and (base.slow_share or 0.0) < SLOW_SHARE / 2
+            )
+            if jumped or tail:
+                out.append(
+                    Unpredictable(
+                        str(deployment),
+                        str(mode),
+                        row["load_value"],
+                        row["run_id"],
+                        s.p99_over_p50,
+                        rows[0]["load_value"],
+                        base.p99_over_p50,
+                        s.slow_share,
+                        s.stall_share,
+                    )
+                )
+                break
+    return out

@@ -12,7 +12,8 @@ One severity rule for every finding:
   level where every request failed, throughput collapsing as load grows;
 - warning: an SLO or error budget missed above a load that meets it (it sets the
   capacity), an SLO that cannot be judged, load the client did not deliver or a client
-  that fell behind what it measured, a plateau;
+  that fell behind what it measured, strain or unpredictable latency before an SLO
+  breaks, a plateau;
 - info: everything else.
 """
 
@@ -29,6 +30,7 @@ from loadlens.findings.model import SEVERITY_ORDER, Finding
 MODULES = (
     "capacity",
     "early_warning",
+    "unpredictable",
     "slo_unjudged",
     "slo_breach",
     "unsustainable",

@@ -119,6 +119,7 @@ def render_json(brief: Brief, analysis: Analysis) -> bytes:
         "levels": analysis.levels.to_dicts(),
         "levels_over_time": [over_time(r) for r in analysis.levels["run_id"].to_list()],
         "early_warnings": [asdict(w) for w in analysis.strains],
+        "unpredictable": [asdict(u) for u in analysis.unpredictable],
         "warmup": {"policy": analysis.warmup, "excluded": analysis.excluded},
     }
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
