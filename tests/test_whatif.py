@@ -421,14 +421,16 @@ def test_rag_finding_words_the_prediction_with_its_numbers(rag_sweeps) -> None:
     from loadlens.analysis.cost import Prices, UserProfile, cost_at_zone
     from loadlens.analysis.rag import RagSpec
     from loadlens.analysis.saturation import OperatingZone
-    from loadlens.analysis.whatif import rag_whatifs
+    from loadlens.analysis.whatif import priced, rag_whatifs
     from loadlens.findings import whatif as finding
 
     lv, requests, runs, samples = rag_sweeps["base"]
-    (w,) = rag_whatifs(lv, requests, runs, samples, RAG_SLOS, RagSpec(4, 512, 0.2))
     zone = OperatingZone("a100", "concurrency", 8.0, None, None, 0.5)
     cost = cost_at_zone(lv, zone, Prices(2.0), UserProfile(1000, 20))
-    a = SimpleNamespace(whatifs=[w], levels=lv, slos=RAG_SLOS, zones=[zone], costs=[cost])
+    (w,) = priced(
+        rag_whatifs(lv, requests, runs, samples, RAG_SLOS, RagSpec(4, 512, 0.2)), [zone], [cost]
+    )
+    a = SimpleNamespace(whatifs=[w], levels=lv, slos=RAG_SLOS)
     (f,) = finding.find(a)
     assert f.sentence.startswith(
         "Adding 4 retrieved chunks of 512 tokens (+2,048 input tokens) and 200 ms retrieval on "

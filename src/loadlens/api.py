@@ -50,7 +50,7 @@ from loadlens.analysis.timeline import (
     warmup_exclusion,
 )
 from loadlens.analysis.variants import series_names
-from loadlens.analysis.whatif import RagSpec, rag_whatifs, solve
+from loadlens.analysis.whatif import RagSpec, priced, rag_whatifs, solve
 from loadlens.config import SLO, Config, with_error_budget
 from loadlens.errors import InternalError, LoadlensError, TraceFormatError, WarehouseError
 from loadlens.findings import build_findings
@@ -240,7 +240,11 @@ def analyze(
         ),
         drivers=drivers,
         whatifs=solve(levels, requests, runs, binding, slos)
-        + rag_whatifs(levels, requests, runs, samples, slos, what_if, confidence),
+        + priced(
+            rag_whatifs(levels, requests, runs, samples, slos, what_if, confidence),
+            zones,
+            costs,
+        ),
         stacked=stacked(runs, requests),
         costs=costs,
         scenarios=(

@@ -155,6 +155,8 @@ class RagPrediction:
     kv_capacity_tokens: float | None = None
     kv_sequences: float | None = None  # S': sequences of the new length the cache holds
     not_modelled: tuple[str, ...] = field(default=NOT_MODELLED)
+    # $ per user per month (before, after, lo, hi), where the deployment is priced
+    usd_per_user: tuple[float, float, float | None, float | None] | None = None
 
     def level(self, load: float) -> RagLevel | None:
         return next((lv for lv in self.levels if lv.load == load), None)

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import polars as pl
 
@@ -360,6 +361,30 @@ def describe(w: WhatIf, output_mean: float | None = None) -> str:
     if w.change == "input_scale":
         return f"trimming prompts by {1 - w.value:.0%}"
     return f"spreading the load over {w.value:g} replicas"
+
+
+def priced(whatifs: list[WhatIf], zones: list[Any], costs: list[Any]) -> list[WhatIf]:
+    """The RAG what-ifs with their cost per user where the deployment is priced: the
+    operating load moves with the capacity within SLO (analysis/rag.cost_per_user)."""
+    from loadlens.analysis.cost import HOURS_PER_MONTH
+    from loadlens.analysis.rag import cost_per_user
+
+    out = []
+    for w in whatifs:
+        if w.rag is None or w.rag.refused:
+            out.append(w)
+            continue
+        zone = next(
+            (z for z in zones if (z.deployment, z.load_mode) == (w.deployment, w.load_mode)),
+            None,
+        )
+        cost = next((c for c in costs if c.deployment == w.deployment), None)
+        per_user = (
+            cost.replica_hour_usd * HOURS_PER_MONTH / cost.users_per_replica if cost else None
+        )
+        moved = cost_per_user(w.rag, zone, per_user)
+        out.append(replace(w, rag=replace(w.rag, usd_per_user=moved)) if moved else w)
+    return out
 
 
 def rag_whatifs(

@@ -10,8 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from loadlens.analysis.cost import HOURS_PER_MONTH
-from loadlens.analysis.rag import RagPrediction, capacity, cost_per_user
+from loadlens.analysis.rag import RagPrediction, capacity
 from loadlens.analysis.saturation import SloBoundary
 from loadlens.analysis.whatif import WhatIf, describe
 from loadlens.config import SLO, format_seconds, parse_slos
@@ -201,17 +200,7 @@ def rag_finding(a: Any, w: WhatIf, pred: RagPrediction) -> Finding:
             f", as the KV cache holds only about {pred.kv_sequences:.0f} sequences of the new "
             "length"
         )
-    zone = next(
-        (
-            z
-            for z in getattr(a, "zones", [])
-            if z.deployment == w.deployment and z.load_mode == w.load_mode
-        ),
-        None,
-    )
-    cost = next((c for c in getattr(a, "costs", []) if c.deployment == w.deployment), None)
-    per_user = cost.replica_hour_usd * HOURS_PER_MONTH / cost.users_per_replica if cost else None
-    moved = cost_per_user(pred, zone, per_user)
+    moved = pred.usd_per_user
     if moved is not None:
         evidence |= {
             "usd_per_user_month_before": round(moved[0], 2),
