@@ -183,6 +183,7 @@ def analyze(
     for run_id, st in steady.items():
         if st.status == "unsustainable" and run_id in missed:
             missed[run_id].append(SUSTAINED.label)
+    judged_misses = {k: tuple(v) for k, v in missed.items()}
     spread = {s.run_id: s for s in spreads(requests, wh.gap_stalls(ids, STALL_FACTOR))}
     verdicts = [v for slo, lv in judged for v in unplaced_verdicts(lv, slo)]
     binding = sorted(
@@ -229,7 +230,7 @@ def analyze(
         boundaries=boundaries,
         binding=binding,
         verdicts=verdicts,
-        missed={k: tuple(v) for k, v in missed.items()},
+        missed=judged_misses,
         plateaus=throughput_plateaus(levels),
         usl=fit_usl(levels),
         knees=knees,
@@ -272,10 +273,10 @@ def analyze(
             levels,
             samples,
             {k: v.p99_over_p50 for k, v in spread.items() if v.p99_over_p50 is not None},
-            {k: tuple(v) for k, v in missed.items()},
+            judged_misses,
             slos,
         ),
-        unpredictable=unpredictable(levels, spread, {k: tuple(v) for k, v in missed.items()}),
+        unpredictable=unpredictable(levels, spread, judged_misses),
         timelines=timelines(timed, samples),
         warmup=warmup,
         excluded={str(k): int(v) for k, v in excluded.group_by("run_id").len().iter_rows()},

@@ -32,9 +32,9 @@ from typing import Any
 
 from loadlens.errors import ConfigError, LoadlensError
 from loadlens.runner.client import Client, Record
-from loadlens.runner.loadgen import Level, Plan, run_level
-from loadlens.runner.selfcheck import ClientLoad, Monitor
-from loadlens.runner.workers import split
+from loadlens.runner.loadgen import Level, Plan
+from loadlens.runner.selfcheck import ClientLoad
+from loadlens.runner.workers import check_workers, run_share, split
 from loadlens.runner.workloads import Workload
 
 INSTALL_HINT = "Ray is not installed: pip install 'loadlens[ray]' (or pip install ray)"
@@ -107,27 +107,21 @@ class LevelWorker:
         """Run this worker's share from `begin` (this actor's clock); what the client
         spent and how late it ran."""
         assert self.client is not None, "prepare() first"
-        part, part_plan = split(level, plan, self.workers, self.index)
-        w, n, client = self.index, self.workers, self.client
-
-        async def send_one(local: int) -> Record:
-            request_id = f"loadlens-{level.key}-{local * n + w}"
-            return await self.target.send(client, self.workload.next(), local, request_id)
-
-        def report(record: Record) -> None:
-            self.finished.append(replace(record, seq=record.seq * n + w))
-
-        if level.mode == "rate" and plan.arrival == "constant":
-            begin += w / level.value  # interleave the workers' fixed schedules
-        monitor = Monitor()
         try:
-            if not (level.mode == "concurrency" and part.value == 0):
-                await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-                await run_level(send_one, part, part_plan, report, monitor)
+            return await run_share(
+                self.client,
+                self.target,
+                self.workload,
+                level,
+                plan,
+                self.index,
+                self.workers,
+                begin,
+                lambda record: self.finished.append(record),  # drain() swaps the list
+            )
         finally:
-            await client.close()
+            await self.client.close()
             self.client = None
-        return monitor.load
 
     def drain(self) -> list[Record]:
         out, self.finished = self.finished, []
@@ -177,10 +171,7 @@ async def run_level_on_ray(
     process's clock, and the clock offset of every actor. What each actor's client spent
     and how late it ran is appended to `loads`."""
     workers = plan.workers
-    if level.mode == "concurrency" and workers > level.value:
-        raise ConfigError(
-            f"{workers} workers for concurrency {level.value:g}: use at most one worker per stream"
-        )
+    check_workers(level, workers)
     ray = connect(address)
     cpus = ray.cluster_resources().get("CPU", 0)
     if cpus < workers:

@@ -30,6 +30,8 @@ from typing import Any
 
 import aiohttp
 
+from loadlens.runner.selfcheck import quantile
+
 # sample name -> (canonical signal, how label sets combine, scale to canonical units)
 METRIC_SIGNALS: dict[str, tuple[str, str, float]] = {
     # vLLM (V1 names first; V0's gpu_cache_usage_perc is the same 0..1 fraction)
@@ -177,14 +179,6 @@ def nvml_reader() -> Callable[[], dict[str, float]] | None:
 @functools.cache
 def nvml_available() -> bool:
     return nvml_reader() is not None
-
-
-def quantile(values: list[float], q: float) -> float | None:
-    """The nearest-rank quantile, rounded to microseconds; None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 6)
 
 
 class Sampler:
@@ -399,8 +393,8 @@ class _Scraper:
                 "planned": self.planned,
                 "done": self.done,
                 "skipped": self.skipped,
-                "lag_p50_s": quantile(self.lags, 0.5),
-                "lag_max_s": quantile(self.lags, 1.0),
+                "lag_p50_s": _us(quantile(self.lags, 0.5)),
+                "lag_max_s": _us(max(self.lags, default=None)),
                 "dropped_non_finite": self.non_finite,
                 "dropped_unreadable": self.unreadable,
             },
@@ -454,6 +448,11 @@ def _main() -> None:
     report = asyncio.run(_scrape_until_stopped(config))
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
+
+
+def _us(seconds: float | None) -> float | None:
+    """Rounded to microseconds."""
+    return None if seconds is None else round(seconds, 6)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ from loadlens.runner import loop
 from loadlens.runner.client import Api, Client, Record, send
 from loadlens.runner.loadgen import Level, Plan, run_level
 from loadlens.runner.scrape import Sampler
-from loadlens.runner.selfcheck import ClientLoad, Monitor, verdict
-from loadlens.runner.workers import WorkerPool
+from loadlens.runner.selfcheck import ClientLoad, Monitor, quantile, verdict
+from loadlens.runner.workers import WorkerPool, check_workers
 from loadlens.runner.workloads import Prompt, Workload
 from loadlens.sources import loadlens_native
 from loadlens.trace import RunMeta
@@ -136,10 +136,10 @@ def client_verdict(records: list[Record], loads: list[ClientLoad]) -> dict[str, 
     """How far the client fell behind while it measured this level (runner/selfcheck.py):
     each send against when it was due, the event loop's lag and the CPU of its busiest
     process, judged against the level's p50 TTFT."""
-    firsts = sorted(
-        r.chunks[0] - r.sent for r in records if r.status == "ok" and r.streamed and r.chunks
+    p50_ttft = quantile(
+        [r.chunks[0] - r.sent for r in records if r.status == "ok" and r.streamed and r.chunks],
+        0.5,
     )
-    p50_ttft = firsts[len(firsts) // 2] if firsts else None
     load = functools.reduce(ClientLoad.merge, loads) if loads else ClientLoad()
     lags = [r.sent - r.due for r in records if r.due is not None]
     # CPU of every client process together, for what a request costs the client
@@ -207,11 +207,7 @@ async def run_sweep(
                 if on_level_done:
                     on_level_done(outcome)
                 continue
-            if level.mode == "concurrency" and plan.workers > level.value:
-                raise ConfigError(
-                    f"{plan.workers} workers for concurrency {level.value:g}: "
-                    "use at most one worker per stream"
-                )
+            check_workers(level, plan.workers)
             if on_level_start:
                 on_level_start(level)
             records, failures, scrape = await _measure(

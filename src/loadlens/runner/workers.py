@@ -42,6 +42,14 @@ from loadlens.runner.workloads import Workload
 STARTUP_TIMEOUT_S = 120.0  # spawn, import and pre-warm, per worker
 
 
+def check_workers(level: Level, workers: int) -> None:
+    """Refuse more client processes than a closed-loop level has streams."""
+    if level.mode == "concurrency" and workers > level.value:
+        raise ConfigError(
+            f"{workers} workers for concurrency {level.value:g}: use at most one worker per stream"
+        )
+
+
 def share(total: int, workers: int, index: int) -> int:
     """Worker `index`'s part of `total` when split as evenly as possible."""
     return total // workers + (1 if index < total % workers else 0)
@@ -110,11 +118,7 @@ class WorkerPool:
     ) -> list[Record]:
         """Run `level` over the pool; the recorded requests, by sequence. What each
         process spent and how late it ran is appended to `loads`."""
-        if level.mode == "concurrency" and self.workers > level.value:
-            raise ConfigError(
-                f"{self.workers} workers for concurrency {level.value:g}: "
-                "use at most one worker per stream"
-            )
+        check_workers(level, self.workers)
         for q in self._jobs:
             q.put((level, plan))
         await self._gather("ready", None, None)
@@ -163,24 +167,6 @@ class WorkerPool:
             raise LoadlensError("the load generator failed: " + "; ".join(errors))
 
 
-async def run_level_in_processes(
-    target: Any,
-    workload: Workload,
-    level: Level,
-    plan: Plan,
-    on_record: Callable[[Record], None] | None = None,
-    loads: list[ClientLoad] | None = None,
-) -> list[Record]:
-    """Run one `level` over `plan.workers` processes of a pool of its own."""
-    if level.mode == "concurrency" and plan.workers > level.value:
-        raise ConfigError(
-            f"{plan.workers} workers for concurrency {level.value:g}: "
-            "use at most one worker per stream"
-        )
-    async with WorkerPool(target, workload, plan.workers) as pool:
-        return await pool.run(level, plan, on_record, loads)
-
-
 def _serve(
     index: int, workers: int, target: Any, workload: Workload, jobs: Any, results: Any
 ) -> None:
@@ -220,32 +206,62 @@ async def _one_level(
     results: Any,
 ) -> bool:
     """Worker w's share of one level; False when the pool closed before it started."""
-    level, plan = split(whole, whole_plan, n, w)
+    level, _ = split(whole, whole_plan, n, w)
     client = Client(target.base_url, target.api_key, target.timeout_s)
     loop = asyncio.get_running_loop()
     try:
-
-        async def send_one(local: int) -> Record:
-            request_id = f"loadlens-{whole.key}-{local * n + w}"
-            return await target.send(client, workload.next(), local, request_id)
-
-        def report(record: Record) -> None:
-            results.put(("record", replace(record, seq=record.seq * n + w)))
-
         await client.prewarm(max(1, math.ceil(level.value)))  # as one process does
         results.put(("ready", w))
         begin = await loop.run_in_executor(None, jobs.get)
         if begin is None:
             return False
-        if level.mode == "concurrency" and level.value == 0:
-            return True  # more workers than streams: this one has none
-        if level.mode == "rate" and plan.arrival == "constant":
-            # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
-            begin += w / whole.value
-        await asyncio.sleep(max(0.0, begin - time.perf_counter()))
-        monitor = Monitor()
-        await run_level(send_one, level, plan, report, monitor)
-        results.put(("load", monitor.load))
+        load = await run_share(
+            client,
+            target,
+            workload,
+            whole,
+            whole_plan,
+            w,
+            n,
+            begin,
+            lambda record: results.put(("record", record)),
+        )
+        results.put(("load", load))
         return True
     finally:
         await client.close()
+
+
+async def run_share(
+    client: Client,
+    target: Any,
+    workload: Workload,
+    whole: Level,
+    whole_plan: Plan,
+    w: int,
+    n: int,
+    begin: float,
+    report: Callable[[Record], None],
+) -> ClientLoad:
+    """Worker w of n runs its share of `whole` from `begin` (on its own clock), in a
+    process or a Ray actor alike: request ids and the sequence numbers `report` gets name
+    the whole level, constant-rate schedules interleave. What the client spent and how
+    late it ran."""
+    level, plan = split(whole, whole_plan, n, w)
+    monitor = Monitor()
+    if level.mode == "concurrency" and level.value == 0:
+        return monitor.load  # more workers than streams: this one has none
+    if level.mode == "rate" and plan.arrival == "constant":
+        # Interleave the workers' fixed schedules: W aligned ones would send in bursts.
+        begin += w / whole.value
+
+    async def send_one(local: int) -> Record:
+        request_id = f"loadlens-{whole.key}-{local * n + w}"
+        return await target.send(client, workload.next(), local, request_id)
+
+    def keep(record: Record) -> None:
+        report(replace(record, seq=record.seq * n + w))
+
+    await asyncio.sleep(max(0.0, begin - time.perf_counter()))
+    await run_level(send_one, level, plan, keep, monitor)
+    return monitor.load
