@@ -273,3 +273,18 @@ def test_a_what_if_in_the_config_is_predicted_by_every_report(db: Path, tmp_path
     bad = tmp_path / "bad.toml"
     bad.write_text('what_if = "rag=lots"\n')
     _assert_clean_failure(run("--config", bad, "findings", "--db", db), tmp_path / "x", "rag")
+
+
+def test_a_ctrl_c_duckdb_reports_as_its_own_error_is_an_interrupt(capsys) -> None:
+    import typer
+
+    from loadlens.cli import handles_errors
+
+    @handles_errors
+    def opening() -> None:
+        raise RuntimeError("Query interrupted")  # DuckDB's word for SIGINT mid-statement
+
+    with pytest.raises(typer.Exit) as caught:
+        opening()
+    assert caught.value.exit_code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"

@@ -172,3 +172,18 @@ def test_sigint_at_any_moment_of_an_ingest_stores_all_or_nothing_and_says_which(
             assert proc.returncode == 0 and stored == n, errtext
             outcomes.add("finished")
     assert "rolled back" in outcomes or "stored" in outcomes
+
+
+def test_a_statement_duckdb_cut_short_by_ctrl_c_is_an_interrupt_rolled_back(
+    db: Path, monkeypatch
+) -> None:
+    with Warehouse(db) as wh:
+
+        def cut_short(batch):
+            raise RuntimeError("Query interrupted")  # as DuckDB reports SIGINT mid-statement
+
+        monkeypatch.setattr(wh, "_write", cut_short)
+        with pytest.raises(Interrupted) as caught:
+            api.ingest(wh, [GOLDEN], "dep")
+        assert caught.value.committed is False
+        assert wh.counts()["runs"] == 0 and wh.counts()["deployments"] == 0

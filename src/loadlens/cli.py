@@ -24,6 +24,7 @@ from loadlens.errors import (
     Interrupted,
     LoadlensError,
     WarehouseError,
+    ctrl_c,
 )
 from loadlens.report.render import FORMATS, UNSAFE_CHARS, write_atomic
 
@@ -117,6 +118,10 @@ def handles_errors(fn: F) -> F:
             err.print("interrupted")
             raise typer.Exit(130) from None
         except Exception as e:
+            if ctrl_c(e):  # DuckDB reports a Ctrl-C mid-statement as its own error
+                interrupt_said.append(True)
+                err.print("interrupted")
+                raise typer.Exit(130) from None
             _internal_error(fn.__name__, kwargs, e)
             raise typer.Exit(3) from None
 

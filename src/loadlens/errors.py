@@ -57,3 +57,25 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, committed: bool) -> None:
         super().__init__("committed" if committed else "rolled back")
         self.committed = committed
+
+
+def causes(e: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from, outermost first."""
+    chain, seen = [], set()
+    current: BaseException | None = e
+    while current is not None and id(current) not in seen:
+        chain.append(current)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def ctrl_c(e: BaseException) -> bool:
+    """A Ctrl-C anywhere in the exception's chain: as Python raises it, or as DuckDB
+    reports a statement it cut short (its InterruptException, or "Query interrupted")."""
+    return any(
+        isinstance(c, KeyboardInterrupt)
+        or type(c).__name__ == "InterruptException"
+        or (isinstance(c, RuntimeError) and "Query interrupted" in str(c))
+        for c in causes(e)
+    )

@@ -20,7 +20,7 @@ import duckdb
 import orjson
 import polars as pl
 
-from loadlens.errors import Interrupted, TraceFormatError, WarehouseError
+from loadlens.errors import Interrupted, TraceFormatError, WarehouseError, ctrl_c
 from loadlens.trace import Trace
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ class Warehouse:
         except BaseException as e:
             with contextlib.suppress(duckdb.Error):
                 self.con.rollback()
-            if isinstance(e, KeyboardInterrupt) and not isinstance(e, Interrupted):
+            if not isinstance(e, Interrupted) and ctrl_c(e):
                 raise Interrupted(committed=False) from None
             raise
         with _interrupts_held() as held:
@@ -325,8 +325,9 @@ class Warehouse:
             self.con.register("_incoming", incoming)
             try:
                 self.con.execute(f"INSERT INTO {table} SELECT * FROM _incoming")
-            finally:
-                self.con.unregister("_incoming")
+            finally:  # after an interrupted query the transaction refuses even this
+                with contextlib.suppress(duckdb.Error):
+                    self.con.unregister("_incoming")
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import openai
 import orjson
 from openai import AsyncOpenAI, DefaultAioHttpClient
 
+from loadlens.errors import causes
 from loadlens.runner.workloads import Prompt
 
 Api = Literal["chat", "completions"]
@@ -336,17 +337,6 @@ def redact(text: str, secrets: tuple[str, ...]) -> str:
 def _loop_time(deadline: float) -> float:
     """A time.perf_counter() deadline on the event loop's clock."""
     return asyncio.get_running_loop().time() + (deadline - time.perf_counter())
-
-
-def causes(e: BaseException) -> list[BaseException]:
-    """The exception and everything it was raised from, outermost first."""
-    chain, seen = [], set()
-    current: BaseException | None = e
-    while current is not None and id(current) not in seen:
-        chain.append(current)
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return chain
 
 
 def _lost_unsent(e: BaseException) -> bool:
